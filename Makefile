@@ -1,0 +1,43 @@
+# rnn-serve: two commands matter. `make run` serves the committed models on 127.0.0.1:8000;
+# `make test` installs everything the suite needs and runs it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test install install-dev models bench container-setup clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Serving install only: onnxruntime + FastAPI, no torch.
+$(VENV)/.serve-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# Dev install: serving + train (torch==2.13.0 CPU) + loadtest + test tools.
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.serve-installed
+
+install: $(VENV)/.serve-installed
+install-dev: $(VENV)/.dev-installed
+
+run: install
+	$(BIN)/rnn-serve serve --host $(HOST) --port $(PORT)
+
+# The container tests need podman + a python:3.11-slim stand-in on this platform (no Docker engine).
+container-setup:
+	@if [ -x ../shared/container/setup.sh ]; then ../shared/container/setup.sh; \
+	else echo "no ../shared/container: container tests will skip unless docker or podman is present"; fi
+
+test: install-dev container-setup
+	$(BIN)/python -m pytest
+
+models: install-dev
+	$(BIN)/rnn-serve models
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,208 @@
+"""The model package: the ONE contract between the exporter (writer) and the service (reader).
+
+A package is a folder ``models/<task>-<cell>/`` holding ``model.onnx``, ``model.json`` and any
+assets (vocabulary, ...). ``model.json`` is a :class:`ModelPackage`. The exporter writes it with
+:func:`write_package`, the service reads it with :func:`read_package`, and the V2 metadata, the
+task-level API and the docs are all derived from it, so the format cannot drift between sides.
+
+This module imports neither torch nor onnxruntime: both sides can use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Task = Literal["sentiment", "keywords", "forecast"]
+Cell = Literal["lstm", "gru"]
+Datatype = Literal["FP32", "INT64", "INT32"]
+
+MODEL_FILE = "model.onnx"
+META_FILE = "model.json"
+
+#: numpy dtype name for each V2 datatype the packages use.
+NUMPY_DTYPE: dict[str, str] = {"FP32": "float32", "INT64": "int64", "INT32": "int32"}
+
+
+class PackageError(Exception):
+    """A package folder that cannot be served: missing file, bad JSON, sha256 mismatch."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TensorSpec(_Strict):
+    """One input or output tensor of ``model.onnx``, as the V2 metadata reports it.
+
+    ``shape`` includes the batch axis first; ``-1`` marks a dynamic axis.
+    """
+
+    name: str
+    datatype: Datatype
+    shape: list[int]
+
+
+class SentimentPreprocessing(_Strict):
+    """Text → token ids. The vocabulary file lists one token per line; line index = id."""
+
+    kind: Literal["sentiment"] = "sentiment"
+    vocab_file: str = "vocab.txt"
+    pad_id: int = 0
+    unk_id: int = 1
+    lowercase: bool = True
+    max_tokens: int = Field(256, description="texts with more tokens are rejected (422)")
+    max_chars: int = Field(4096, description="texts with more characters are rejected (422)")
+
+
+class KeywordsPreprocessing(_Strict):
+    """Waveform → log-mel features on a fixed window (see ``service.preprocess.audio``)."""
+
+    kind: Literal["keywords"] = "keywords"
+    sample_rate: int = 8000
+    clip_samples: int = 8000
+    max_input_samples: int = Field(
+        8000 * 4, description="longer audio is rejected (422); shorter is zero-padded"
+    )
+    n_fft: int = 256
+    win_length: int = 200
+    hop_length: int = 80
+    n_mels: int = 40
+    f_min: float = 20.0
+    f_max: float = 4000.0
+    log_floor: float = 1e-6
+    feature_mean: list[float] | None = Field(
+        None, description="per-mel-band mean fitted on the training split (None = no scaling)"
+    )
+    feature_std: list[float] | None = None
+
+
+class ForecastPreprocessing(_Strict):
+    """Rows of raw variables → z-scored window; z-scored output → target units."""
+
+    kind: Literal["forecast"] = "forecast"
+    variables: list[str]
+    target: str
+    lookback: int
+    horizon: int
+    mean: list[float] = Field(description="per-variable mean fitted on the training split")
+    std: list[float] = Field(description="per-variable std fitted on the training split")
+    target_unit: str = ""
+
+
+Preprocessing = Annotated[
+    SentimentPreprocessing | KeywordsPreprocessing | ForecastPreprocessing,
+    Field(discriminator="kind"),
+]
+
+
+class Parity(_Strict):
+    """ORT-vs-PyTorch check recorded by the exporter."""
+
+    n_inputs: int
+    max_abs_diff: float
+    tolerance: float
+
+
+class BatchingConfig(_Strict):
+    """Dynamic-batching defaults for this model (settings may override)."""
+
+    max_batch_size: int = 1
+    max_queue_delay_us: int = 0
+    max_queue_size: int = 64
+
+
+class ModelPackage(BaseModel):
+    """``model.json``: everything needed to serve, describe and audit one model."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    task: Task
+    cell: Cell
+    version: str = "1"
+    description: str = ""
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    labels: list[str] | None = None
+    preprocessing: Preprocessing
+    metrics: dict[str, float] = Field(default_factory=dict)
+    training: dict[str, Any] = Field(default_factory=dict)
+    parameter_count: int = 0
+    onnx_sha256: str
+    onnx_bytes: int = 0
+    parity: Parity | None = None
+    batching: BatchingConfig = Field(default_factory=BatchingConfig)
+    versions: dict[str, str] = Field(default_factory=dict)
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, streamed so large models do not sit in memory twice."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_package(folder: Path, verify_sha256: bool = True) -> ModelPackage:
+    """Read and validate ``folder/model.json``; raise :class:`PackageError` with the reason."""
+    folder = Path(folder)
+    meta_path = folder / META_FILE
+    onnx_path = folder / MODEL_FILE
+    if not meta_path.is_file():
+        raise PackageError(f"{meta_path} is missing")
+    if not onnx_path.is_file():
+        raise PackageError(f"{onnx_path} is missing")
+    try:
+        package = ModelPackage.model_validate_json(meta_path.read_bytes())
+    except ValueError as exc:
+        raise PackageError(f"{meta_path} is not a valid model package: {exc}") from exc
+    if verify_sha256:
+        actual = sha256_file(onnx_path)
+        if actual != package.onnx_sha256:
+            raise PackageError(
+                f"sha256 of {onnx_path} is {actual}, but model.json says {package.onnx_sha256}"
+            )
+    return package
+
+
+def write_package(
+    folder: Path,
+    package: ModelPackage,
+    onnx_path: Path,
+    assets: dict[str, Path] | None = None,
+) -> ModelPackage:
+    """Write a complete package atomically (temp folder + rename); fills sha256 and size.
+
+    ``assets`` maps a file name inside the package to a source file to copy there.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        shutil.copyfile(onnx_path, tmp / MODEL_FILE)
+        for name, src in (assets or {}).items():
+            shutil.copyfile(src, tmp / name)
+        final = package.model_copy(
+            update={
+                "onnx_sha256": sha256_file(tmp / MODEL_FILE),
+                "onnx_bytes": (tmp / MODEL_FILE).stat().st_size,
+            }
+        )
+        text = json.dumps(final.model_dump(mode="json"), indent=2, sort_keys=False) + "\n"
+        (tmp / META_FILE).write_text(text)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
