@@ -188,6 +188,7 @@ def write_package(
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
+        tmp.chmod(0o755)  # mkdtemp makes it 0700; a non-root server (container) must read it
         shutil.copyfile(onnx_path, tmp / MODEL_FILE)
         for name, src in (assets or {}).items():
             shutil.copyfile(src, tmp / name)

@@ -1,0 +1,155 @@
+"""How much does serving add to a model call? ``python -m service.bench_overhead``.
+
+Starts the real server on 127.0.0.1, sends N sequential ``POST /v1/models/<model>/predict``
+requests over one keep-alive connection (concurrency 1), and interleaves each with a raw
+in-process ``session.run`` on the same tensors and a ``GET /v2/health/live`` (the HTTP floor of
+this client and server), so all medians see the same machine state.
+Then it measures, in-process, what moving ``session.run`` off the event loop costs: inline,
+the per-model single-thread executor the service uses, and ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import onnxruntime as ort
+
+from service.package import MODEL_FILE, read_package
+from service.runtime import ModelRunner, session_options
+from service.settings import Settings
+from service.tasks import pipeline_for
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _repository(requested: Path, model: str) -> tuple[Path, str]:
+    if (requested / model / MODEL_FILE).is_file():
+        return requested, f"real package {requested / model}"
+    from tests.service.tiny_models import build_tiny_repository  # only for the fallback
+
+    tiny = build_tiny_repository(Path(tempfile.mkdtemp(prefix="bench-")) / "models")
+    return tiny, f"TINY random package (no {requested / model} found)"
+
+
+def _start(repo: Path, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--model-repository", str(repo),
+         "--log-level", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/v2/health/ready")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not become ready")
+
+
+async def _hop_costs(runner: ModelRunner, inputs: dict, n: int) -> dict[str, float]:
+    """Median µs of one run: inline in the loop, via the runner's executor, via asyncio.to_thread."""
+    samples: dict[str, list[float]] = {"inline": [], "dedicated executor": [], "asyncio.to_thread": []}
+    for _ in range(n):
+        t0 = time.perf_counter()
+        runner.run(inputs)
+        t1 = time.perf_counter()
+        await runner.infer(inputs)
+        t2 = time.perf_counter()
+        await asyncio.to_thread(runner.run, inputs)
+        t3 = time.perf_counter()
+        samples["inline"].append(t1 - t0)
+        samples["dedicated executor"].append(t2 - t1)
+        samples["asyncio.to_thread"].append(t3 - t2)
+    return {k: statistics.median(v) * 1e6 for k, v in samples.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-repository", type=Path, default=Path("models"))
+    parser.add_argument("--model", default="sentiment-gru")
+    parser.add_argument("--text", default="a gripping , beautifully acted film that never drags .")
+    parser.add_argument("-n", type=int, default=2000, help="requests (and raw runs), interleaved")
+    args = parser.parse_args(argv)
+
+    repo, source = _repository(args.model_repository, args.model)
+    settings = Settings(model_repository=repo)
+    package = read_package(repo / args.model)
+    pipeline = pipeline_for(package, repo / args.model, settings.max_batch_size)
+    body = json.dumps({"text": args.text}).encode()
+    inputs, _ = pipeline.preprocess(pipeline.parse(body, "application/json"))
+    session = ort.InferenceSession(str(repo / args.model / MODEL_FILE), sess_options=session_options(settings),
+                                   providers=["CPUExecutionProvider"])
+
+    port = _free_port()
+    server = _start(repo, port)
+    http_ms, server_total, server_inf, raw_ms, floor_ms = [], [], [], [], []
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        headers = {"Content-Type": "application/json"}
+        for i in range(args.n + 100):  # the first 100 of each are warm-up
+            t0 = time.perf_counter()
+            conn.request("POST", f"/v1/models/{args.model}/predict", body=body, headers=headers)
+            resp = conn.getresponse()
+            payload = resp.read()
+            t1 = time.perf_counter()
+            session.run(None, inputs)
+            t2 = time.perf_counter()
+            conn.request("GET", "/v2/health/live")
+            conn.getresponse().read()
+            t3 = time.perf_counter()
+            if resp.status != 200:
+                raise RuntimeError(f"HTTP {resp.status}: {payload[:200]!r}")
+            if i >= 100:
+                timing = json.loads(payload)["timing"]
+                http_ms.append((t1 - t0) * 1e3)
+                raw_ms.append((t2 - t1) * 1e3)
+                floor_ms.append((t3 - t2) * 1e3)
+                server_total.append(timing["total_ms"])
+                server_inf.append(timing["inference_ms"])
+        conn.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)
+
+    runner = ModelRunner(args.model, session, package)
+    hops = asyncio.run(_hop_costs(runner, inputs, min(args.n, 1000)))
+    runner.close()
+
+    med = statistics.median
+    tokens = int(inputs["tokens"].shape[1])
+    print(f"model: {args.model} ({source}); input: {tokens} tokens; n={args.n} interleaved; "
+          f"ORT threads intra={settings.intra_op_threads} inter={settings.inter_op_threads}; cpus={os.cpu_count()}")
+    print(f"  HTTP POST /v1/models/{args.model}/predict p50 (client, c=1): {med(http_ms):8.3f} ms")
+    print(f"    server-reported total_ms p50:                    {med(server_total):8.3f} ms")
+    print(f"    server-reported inference_ms p50:                {med(server_inf):8.3f} ms")
+    print(f"  raw session.run p50 (in-process, same tensors):    {med(raw_ms):8.3f} ms")
+    print(f"  HTTP floor: GET /v2/health/live p50 (same client): {med(floor_ms):8.3f} ms")
+    print(f"  ratio HTTP p50 / raw session.run p50:              {med(http_ms) / med(raw_ms):8.2f}x")
+    print("  one session.run, median µs, by how it is called from async code:")
+    for name, us in hops.items():
+        print(f"    {name:<20} {us:8.1f} µs")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""Prometheus metrics (``GET /metrics``) and the ASGI middleware that counts every request.
+
+Latency buckets run from 50 µs to 10 s: the tiny models' ``session.run`` is sub-millisecond,
+so the usual 5 ms first bucket would put every inference into one bucket.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.timing import PHASES, Timing
+
+BUCKETS = (
+    50e-6, 100e-6, 200e-6, 300e-6, 500e-6, 750e-6, 1e-3, 1.5e-3, 2e-3, 3e-3, 5e-3, 7.5e-3,
+    10e-3, 20e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0, 2.5, 5.0, 10.0,
+)
+_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+class Metrics:
+    """The app's collectors, in their own registry so several apps never collide."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "rnn_serve_requests", "HTTP requests by model, route and status",
+            ["model", "route", "status"], registry=self.registry,
+        )
+        self.latency = Histogram(
+            "rnn_serve_latency_seconds", "Per-phase latency of successful predictions",
+            ["model", "phase"], buckets=BUCKETS, registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "rnn_serve_requests_in_flight", "Requests being handled now", registry=self.registry
+        )
+        self._children: dict[tuple[str, str], Any] = {}
+        #: Model/task names worth a label; anything else is counted as "unknown" so random
+        #: 404 names cannot grow the label set without bound.
+        self.known_names: set[str] = set()
+
+    def observe(self, model: str, timing: Timing) -> None:
+        for phase in PHASES:
+            key = (model, phase)
+            child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = self.latency.labels(model=model, phase=phase)
+            child.observe(getattr(timing, f"{phase}_ns") / 1e9)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class RequestMiddleware:
+    """Pure ASGI (cheaper than BaseHTTPMiddleware): X-Request-ID, in-flight gauge, request counter."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
+        request_id = incoming if _REQUEST_ID.match(incoming.decode("latin-1")) else uuid.uuid4().hex.encode()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id)]
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self.metrics.in_flight.dec()
+            route = scope.get("route")
+            params = scope.get("path_params") or {}
+            name = params.get("name") or params.get("task") or ""
+            self.metrics.requests.labels(
+                model=name if not name or name in self.metrics.known_names else "unknown",
+                route=getattr(route, "path", "unmatched"),
+                status=str(status),
+            ).inc()

@@ -1,0 +1,86 @@
+"""Every knob of the service, in ONE pydantic-settings class.
+
+Values come from (highest first) ``rnn-serve serve`` CLI flags, ``RNN_SERVE_*`` environment
+variables (plain ``HOST``/``PORT`` too, as container platforms set them), then the defaults below.
+The CLI flags are generated from these fields (:func:`add_cli_arguments`), so a flag can never
+exist without its env var or drift from its default.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GraphOptimization = Literal["disable", "basic", "extended", "all"]
+
+
+class Settings(BaseSettings):
+    """Service configuration; see the README settings table for the same list with examples."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RNN_SERVE_", protected_namespaces=(), populate_by_name=True, extra="ignore"
+    )
+
+    model_repository: Path = Field(
+        Path("models"), description="folder with one <task>-<cell>/ package per served model"
+    )
+    host: str = Field(
+        "127.0.0.1",
+        validation_alias=AliasChoices("RNN_SERVE_HOST", "HOST"),
+        description="interface to listen on",
+    )
+    port: int = Field(
+        8000, ge=0, le=65535,
+        validation_alias=AliasChoices("RNN_SERVE_PORT", "PORT"),
+        description="TCP port to listen on",
+    )
+    intra_op_threads: int = Field(
+        1, ge=0, description="onnxruntime threads inside one operator (0 = ORT default: all cores)"
+    )
+    inter_op_threads: int = Field(
+        1, ge=0, description="onnxruntime threads across operators (0 = ORT default)"
+    )
+    graph_optimization_level: GraphOptimization = Field(
+        "all", description="onnxruntime graph optimisation level"
+    )
+    warmup_runs: int = Field(3, ge=0, description="session.run calls per model before it is ready")
+    verify_sha256: bool = Field(True, description="refuse a package whose model.onnx sha256 differs")
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="larger request bodies are rejected with 413"
+    )
+    max_batch_size: int = Field(
+        64, ge=1, description="most rows per request (texts, V2 batch axis); reported as max_batch_size"
+    )
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="log level of the service and uvicorn"
+    )
+    access_log: bool = Field(False, description="uvicorn access log line per request (costs CPU)")
+    graceful_shutdown_s: float = Field(
+        10.0, ge=0, description="on SIGTERM, how long in-flight requests may take to finish"
+    )
+
+
+def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one ``--flag`` per :class:`Settings` field; unset flags leave env/defaults alone."""
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        env = f"RNN_SERVE_{name.upper()}"
+        help_ = f"{field.description} (env {env}; default {field.default})"
+        kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": help_}
+        annotation = field.annotation
+        if annotation is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif getattr(annotation, "__origin__", None) is Literal:
+            kwargs["choices"] = list(annotation.__args__)
+        elif annotation in (int, float, Path, str):
+            kwargs["type"] = annotation
+        parser.add_argument(flag, **kwargs)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings from env/defaults, overridden by the CLI flags that were given."""
+    return Settings(**vars(args))

@@ -1,0 +1,65 @@
+"""Statistics (Triton extension) and Prometheus metrics move with traffic."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.service.conftest import history
+
+
+def _stats(client: httpx.Client, name: str) -> dict:
+    (stats,) = client.get(f"/v2/models/{name}/stats").json()["model_stats"]
+    return stats
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    """Value of one sample line of the Prometheus text format."""
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            got = dict(re.findall(r'(\w+)="([^"]*)"', line.rsplit(" ", 1)[0]))
+            if all(got.get(k) == v for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_stats_count_successes_and_failures(client: httpx.Client) -> None:
+    before = _stats(client, "forecast-lstm")
+    for _ in range(3):
+        assert client.post("/v1/models/forecast-lstm/predict", json={"history": history()}).status_code == 200
+    assert client.post("/v1/models/forecast-lstm/predict", json={"history": [[1.0] * 7]}).status_code == 422
+    after = _stats(client, "forecast-lstm")
+    inf_b, inf_a = before["inference_stats"], after["inference_stats"]
+    for key in ("success", "queue", "compute_input", "compute_infer", "compute_output"):
+        assert inf_a[key]["count"] == inf_b[key]["count"] + 3
+        assert inf_a[key]["ns"] > inf_b[key]["ns"]
+    assert inf_a["fail"]["count"] == inf_b["fail"]["count"] + 1
+    assert after["inference_count"] == before["inference_count"] + 3
+    assert after["execution_count"] == before["execution_count"] + 3
+    assert after["last_inference"] >= before["last_inference"] > 0 or before["inference_count"] == 0
+    everyone = client.get("/v2/models/stats").json()["model_stats"]
+    assert len(everyone) == 6
+
+
+def test_prometheus_moves_with_traffic(client: httpx.Client) -> None:
+    before = client.get("/metrics").text
+    for _ in range(4):
+        client.post("/v1/models/sentiment-lstm/predict", json={"text": "great fun"})
+    client.post("/v1/models/sentiment-lstm/predict", json={"text": ""})
+    client.post("/v1/models/random-junk-name/predict", json={"text": "x"})
+    after = client.get("/metrics")
+    assert after.headers["content-type"].startswith("text/plain")
+    text = after.text
+    route = "/v1/models/{name}/predict"
+    for status, n in (("200", 4), ("422", 1)):
+        delta = _metric(text, "rnn_serve_requests_total", model="sentiment-lstm", route=route, status=status) - \
+            _metric(before, "rnn_serve_requests_total", model="sentiment-lstm", route=route, status=status)
+        assert delta == n
+    assert _metric(text, "rnn_serve_requests_total", model="unknown", status="404") >= 1
+    assert "random-junk-name" not in text
+    for phase in ("queue", "preprocess", "inference", "postprocess", "total"):
+        count = _metric(text, "rnn_serve_latency_seconds_count", model="sentiment-lstm", phase=phase)
+        assert count - _metric(before, "rnn_serve_latency_seconds_count", model="sentiment-lstm", phase=phase) == 4
+    assert 'le="5e-05"' in text and 'le="10.0"' in text
+    assert "rnn_serve_requests_in_flight" in text
