@@ -1,0 +1,67 @@
+"""Side measurements for the results table: ORT latency (LSTM vs GRU) and forecast baselines.
+
+Latency is raw ``session.run`` at batch 1 with one intra-op thread, the LSTM and GRU sessions
+alternating in short blocks inside one process, because this VM's speed drifts by ±20–50 % over
+seconds (feasibility.md): only side-by-side ratios are trustworthy, absolute figures are not.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from export.data import TaskData
+from export.evaluate import open_package, ort_feeds
+from export.metrics import regression
+
+ROUNDS = 9  # alternating blocks per model
+BLOCK = 100  # session.run calls per block (after WARMUP)
+WARMUP = 50
+
+
+def latency_input(data: TaskData) -> Any:
+    """One real test example: sentiment uses the first test phrase with ≥ 20 tokens, cut to 20."""
+    if data.task == "sentiment":
+        return [next(x for x in data.test[0] if len(x) >= 20)[:20]]
+    return data.test[0][:1]
+
+
+def interleaved_latency(packages: dict[str, Path], task: str, example: Any) -> dict[str, dict[str, float]]:
+    """Median / p90 ms of ``session.run`` per package, blocks alternating between packages."""
+    sessions = {name: open_package(path, threads=1)[0] for name, path in packages.items()}
+    feeds = ort_feeds(task, example)
+    times: dict[str, list[float]] = {name: [] for name in sessions}
+    for sess in sessions.values():
+        for _ in range(WARMUP):
+            sess.run(None, feeds)
+    for r in range(ROUNDS):
+        names = list(sessions) if r % 2 == 0 else list(reversed(sessions))
+        for name in names:
+            sess, out = sessions[name], times[name]
+            for _ in range(BLOCK):
+                t0 = time.perf_counter()
+                sess.run(None, feeds)
+                out.append((time.perf_counter() - t0) * 1e3)
+    shape = {k: list(v.shape) for k, v in feeds.items()}
+    return {name: {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90)),
+                   "round_medians_ms": [float(np.median(t[i : i + BLOCK])) for i in range(0, len(t), BLOCK)],
+                   "n_runs": len(t), "input_shape": shape} for name, t in times.items()}
+
+
+def forecast_baselines(data: TaskData) -> dict[str, dict[str, float]]:
+    """Seasonal-naive (repeat the last 24 h of OT) and a least-squares linear map on the 96×7 window."""
+    pre = data.preprocessing
+    col = pre.variables.index(pre.target)
+    x_test, y_test = data.test
+    reps = int(np.ceil(pre.horizon / 24))
+    naive = np.tile(x_test[:, -24:, col], (1, reps))[:, : pre.horizon]
+    x_train, y_train = data.train
+    design = lambda x: np.hstack([x.reshape(len(x), -1), np.ones((len(x), 1), np.float32)]).astype(np.float64)  # noqa: E731
+    a = design(x_train)
+    weights = np.linalg.solve(a.T @ a + 1e-3 * np.eye(a.shape[1]), a.T @ y_train.astype(np.float64))
+    linear = design(x_test) @ weights
+    return {"seasonal_naive_24h": regression(naive, y_test, data.target_std),
+            "linear_least_squares": regression(linear.astype(np.float32), y_test, data.target_std)}

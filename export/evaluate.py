@@ -1,0 +1,84 @@
+"""Score a model PACKAGE with onnxruntime on any data in the task's format — no torch needed.
+
+It reads ``model.onnx`` + ``model.json`` + assets exactly as the service does and preprocesses with
+the package's own configuration, so the number it prints is the number of what is served.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from export.data import encode_texts, keyword_folder, read_ett_csv, read_glue_tsv, windows
+from export.metrics import task_metrics
+from service.package import MODEL_FILE, ModelPackage, read_package
+from service.preprocess.series import normalize
+from service.preprocess.text import Vocabulary, pad_batch
+
+
+def open_package(folder: Path, threads: int = 1) -> tuple[ort.InferenceSession, ModelPackage]:
+    """An ORT session on the package's model (sha256 checked) and its metadata."""
+    package = read_package(Path(folder))
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(Path(folder) / MODEL_FILE), opts, providers=["CPUExecutionProvider"])
+    return session, package
+
+
+def ort_feeds(task: str, xs: Any) -> dict[str, np.ndarray]:
+    """A slice of inputs → the contract's ONNX feeds (sentiment: right-padded ``tokens`` + ``lengths``)."""
+    if task == "sentiment":
+        tokens, lengths = pad_batch(xs)
+        return {"tokens": tokens, "lengths": lengths}
+    name = "features" if task == "keywords" else "history"
+    return {name: np.ascontiguousarray(xs, dtype=np.float32)}
+
+
+def run_outputs(session: ort.InferenceSession, task: str, xs: Any, batch_size: int = 256) -> np.ndarray:
+    """Outputs for every input, in order; sentiment batches group similar lengths (less padding)."""
+    order = np.argsort([len(x) for x in xs], kind="stable") if task == "sentiment" else np.arange(len(xs))
+    outs = []
+    for i in range(0, len(xs), batch_size):
+        idx = order[i : i + batch_size]
+        part = [xs[j] for j in idx] if isinstance(xs, list) else xs[idx]
+        outs.append(session.run(None, ort_feeds(task, part))[0])
+    result = np.empty((len(xs), outs[0].shape[1]), dtype=np.float32)
+    result[order] = np.concatenate(outs)
+    return result
+
+
+def load_eval_data(folder: Path, package: ModelPackage, data: Path, rows: slice | None = None) -> tuple[Any, np.ndarray]:
+    """Read ``data`` (GLUE tsv / FSDD folder / ETT csv) and preprocess it with the package config.
+
+    ``rows`` restricts an ETT csv to a row range first (e.g. the test months); look-back windows
+    are taken inside that range.
+    """
+    pre = package.preprocessing
+    if package.task == "sentiment":
+        texts, labels = read_glue_tsv(data)
+        vocab = Vocabulary.load(Path(folder) / pre.vocab_file)
+        return encode_texts(texts, vocab, pre.max_tokens), labels
+    if package.task == "keywords":
+        return keyword_folder(data, pre)
+    table = read_ett_csv(data)
+    if rows is not None:
+        table = table[rows]
+    return windows(normalize(table, pre), pre.lookback, pre.horizon, pre.variables.index(pre.target))
+
+
+def target_std(package: ModelPackage) -> float:
+    pre = package.preprocessing
+    return pre.std[pre.variables.index(pre.target)] if package.task == "forecast" else 1.0
+
+
+def evaluate_package(folder: Path, data: Path, rows: slice | None = None, threads: int = 1) -> dict[str, Any]:
+    """Metrics of the package on ``data`` plus ``n_examples`` (one JSON-able dict)."""
+    session, package = open_package(folder, threads)
+    xs, ys = load_eval_data(folder, package, Path(data), rows)
+    outputs = run_outputs(session, package.task, xs)
+    metrics = task_metrics(package.task, outputs, ys, target_std(package))
+    return {"model": package.name, "data": str(data), **metrics, "n_examples": int(len(ys))}
