@@ -157,7 +157,8 @@ def models_main(argv: list[str]) -> int:
         previous = a.out / "results.json"
         if a.results_only:  # keep the wall time of the run that trained these checkpoints
             wall = json.loads(previous.read_text())["train_export_wall_seconds"] if previous.is_file() else float("nan")
-        command = "rnn-serve models" + (" --results-only" if a.results_only else "")
+        command = ("rnn-serve models" + (f" --tasks {','.join(tasks)}" if tasks != list(TASKS) else "")
+                   + (" --results-only" if a.results_only else ""))
         write_results(a.out, runs, tasks, wall_seconds=wall, command=command)
     print(f"rnn-serve models: done in {time.perf_counter() - started:.0f} s", flush=True)
     return 0

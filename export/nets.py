@@ -1,8 +1,8 @@
 """One network per task, parametrised by ``cell`` ∈ {lstm, gru} and identical otherwise.
 
 Every net is a uni-directional recurrent layer stack feeding a linear head, from the last layer's
-final hidden state (sentiment, forecast) or its time-mean (keywords, see there); a later issue
-streams that state across requests. ``torch.nn.LSTM``/``GRU`` export to
+final hidden state (sentiment, forecast) or its time-mean (keywords, see there); ``export/step.py``
+exports a step variant of each that carries the state across requests (streaming sessions). ``torch.nn.LSTM``/``GRU`` export to
 the native ONNX ``LSTM``/``GRU`` operators, which is why there are no hand-written cells here.
 """
 
@@ -73,10 +73,14 @@ class KeywordNet(nn.Module):
 class ForecastNet(nn.Module):
     """z-scored history ``(B, 96, 7)`` → z-scored next ``horizon`` target values ``(B, 96)``.
 
-    Each window is shifted by its own last row before the RNN, and the head predicts the change
+    Each window is shifted by its own FIRST row before the RNN, and the head predicts the change
     from the last observed target (a RevIN-style level removal, standard on ETT): ETTh1's test
     months sit at levels the training year rarely saw, and the level-predicting RNN scored ~5×
     worse than repeating the last value (test MSE 0.35–0.44 vs 0.07; with the shift 0.06–0.08).
+    Why the first row and not the last (the original choice): with the last row, every RNN input
+    depended on a row not yet seen, so the state could not be carried across streamed chunks; the
+    first row is known once the stream starts (``export/step.py``). The output stays anchored to
+    the last observed target.
     """
 
     def __init__(self, cell: str, n_vars: int, horizon: int, hidden: int, layers: int,
@@ -87,9 +91,9 @@ class ForecastNet(nn.Module):
         self.target_col = target_col
 
     def forward(self, history: torch.Tensor) -> torch.Tensor:
-        level = history[:, -1:, :]  # (B, 1, V): each window's last observed row
+        level = history[:, :1, :]  # (B, 1, V): each window's first row (known from the first step on)
         _, state = self.rnn(history - level)
-        return level[:, :, self.target_col] + self.head(last_hidden(state))
+        return history[:, -1:, self.target_col] + self.head(last_hidden(state))
 
 
 def parameter_count(model: nn.Module) -> int:

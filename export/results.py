@@ -144,6 +144,15 @@ def write_results(models_dir: Path, runs: dict[str, dict[str, list[dict]]], task
                      "onnxruntime": onnxruntime.__version__, "numpy": np.__version__},
         "tasks": {}, "latency": {}, "baselines": {},
     }
+    previous = models_dir / "results.json"
+    if previous.is_file():  # a run over some tasks keeps the others' figures (e.g. forecast retrained alone)
+        old = json.loads(previous.read_text())
+        kept = [t for t in old.get("tasks", {}) if t not in tasks]
+        for key in ("tasks", "latency", "baselines"):
+            res[key].update({t: v for t, v in old.get(key, {}).items() if t in kept})
+        if kept:
+            res["kept_from_previous"] = {"tasks": kept, "generated_utc": old.get("generated_utc"),
+                                         "command": old.get("command")}
     for task in tasks:
         res["tasks"][task] = {cell: summarise(task, cell, runs[task][cell], models_dir / f"{task}-{cell}")
                               for cell in ("lstm", "gru")}
@@ -152,6 +161,9 @@ def write_results(models_dir: Path, runs: dict[str, dict[str, list[dict]]], task
         res["latency"][task] = interleaved_latency(pkgs, task, latency_input(data))
         if task == "forecast":
             res["baselines"]["forecast"] = forecast_baselines(data)
+    order = [t for t in ("sentiment", "keywords", "forecast") if t in res["tasks"]]
+    for key in ("tasks", "latency", "baselines"):
+        res[key] = {t: res[key][t] for t in order if t in res[key]}
     res["claims"] = claims(res)
     (models_dir / "results.json").write_text(json.dumps(res, indent=2) + "\n")
     from export.report import render_markdown

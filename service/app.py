@@ -11,11 +11,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from service import __version__, docs, routes_v1, routes_v2
+from service import __version__, docs, routes_stream, routes_v1, routes_v2
+from service.batch_metrics import BatchCollector
 from service.errors import install_error_handlers
 from service.metrics import Metrics, RequestMiddleware
 from service.repository import ModelRepository
 from service.settings import Settings
+from service.stream_metrics import SessionCollector
+from service.streaming import Streaming
 
 log = logging.getLogger("rnn_serve.app")
 
@@ -38,9 +41,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.repository = repository
         metrics.known_names.update(repository.models)
         metrics.known_names.update(m.task for m in repository.models.values())
+        metrics.registry.register(BatchCollector(lambda: repository.models.values()))
+        app.state.streaming = await asyncio.to_thread(Streaming.load, repository, settings)
+        app.state.streaming.start()
+        metrics.registry.register(SessionCollector(app.state.streaming))
         try:
             yield
         finally:
+            await app.state.streaming.stop()
             repository.close()
 
     app = FastAPI(
@@ -53,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMiddleware, metrics=metrics)
     app.include_router(routes_v1.router)
     app.include_router(routes_v2.router)
+    app.include_router(routes_stream.router)
     docs.install_docs(app)
 
     @app.get("/metrics", include_in_schema=False)

@@ -96,7 +96,9 @@ def from_validation_error(exc: ValidationError | RequestValidationError, prefix:
 
 
 def error_response(err: ServiceError) -> Response:
-    return Response(orjson.dumps(err.body()), status_code=err.status, media_type="application/json")
+    """JSON error body; an error may carry headers (e.g. ``Retry-After`` on a full queue)."""
+    return Response(orjson.dumps(err.body()), status_code=err.status, media_type="application/json",
+                    headers=getattr(err, "headers", None))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.batching import CLIENT_RECEIVE
 from service.timing import PHASES, Timing
 
 BUCKETS = (
@@ -42,6 +43,7 @@ class Metrics:
             "rnn_serve_requests_in_flight", "Requests being handled now", registry=self.registry
         )
         self._children: dict[tuple[str, str], Any] = {}
+        self._request_children: dict[tuple[str, str, int], Any] = {}
         #: Model/task names worth a label; anything else is counted as "unknown" so random
         #: 404 names cannot grow the label set without bound.
         self.known_names: set[str] = set()
@@ -53,6 +55,14 @@ class Metrics:
             if child is None:
                 child = self._children[key] = self.latency.labels(model=model, phase=phase)
             child.observe(getattr(timing, f"{phase}_ns") / 1e9)
+
+    def count_request(self, model: str, route: str, status: int) -> None:
+        """``requests{model,route,status}`` += 1, with the child cached: ``labels()`` costs µs."""
+        key = (model, route, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self.requests.labels(model=model, route=route, status=str(status))
+        child.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -82,6 +92,7 @@ class RequestMiddleware:
             await send(message)
 
         self.metrics.in_flight.inc()
+        CLIENT_RECEIVE.set(receive)
         try:
             await self.app(scope, receive, send_with_id)
         finally:
@@ -89,8 +100,7 @@ class RequestMiddleware:
             route = scope.get("route")
             params = scope.get("path_params") or {}
             name = params.get("name") or params.get("task") or ""
-            self.metrics.requests.labels(
-                model=name if not name or name in self.metrics.known_names else "unknown",
-                route=getattr(route, "path", "unmatched"),
-                status=str(status),
-            ).inc()
+            self.metrics.count_request(
+                name if not name or name in self.metrics.known_names else "unknown",
+                getattr(route, "path", "unmatched"), status,
+            )

@@ -119,6 +119,54 @@ class BatchingConfig(_Strict):
     max_queue_size: int = 64
 
 
+class StateSpec(_Strict):
+    """One tensor a streaming session carries from chunk to chunk (zeros before the first chunk).
+
+    ``shape`` has ``-1`` at the batch axis (ONNX LSTM/GRU states are ``[layers, batch, hidden]``,
+    hence not always first); a session holds one row: the ``-1`` replaced by 1.
+    """
+
+    input: str
+    output: str
+    datatype: Literal["FP32"] = "FP32"
+    shape: list[int]
+    recurrent: bool = Field(True, description="h or c of the RNN (False: an auxiliary running value)")
+
+    @property
+    def session_elements(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= 1 if d < 0 else d
+        return n
+
+
+class StreamingSpec(_Strict):
+    """``model_step.onnx``: the model with explicit state inputs/outputs, for streaming sessions.
+
+    Feeding a sequence chunk by chunk, each chunk with the previous chunk's state outputs, gives
+    the same outputs as ``model.onnx`` on the concatenated sequence (``parity`` records the check).
+    """
+
+    file: str = "model_step.onnx"
+    sha256: str
+    inputs: list[TensorSpec] = Field(description="the data inputs of one chunk (time axis dynamic)")
+    outputs: list[TensorSpec]
+    states: list[StateSpec]
+    recurrent_state_bytes: int = Field(description="bytes of h (+ c for LSTM) one session holds")
+    bytes_per_session: int = Field(description="bytes of every state tensor one session holds")
+    parity_max_abs_diff: float | None = None
+
+
+def streaming_spec(inputs: list[TensorSpec], outputs: list[TensorSpec], states: list[StateSpec],
+                   sha256: str, file: str = "model_step.onnx", parity: float | None = None) -> StreamingSpec:
+    """Build the spec with its byte counts derived from the state shapes (4 bytes per FP32)."""
+    return StreamingSpec(
+        file=file, sha256=sha256, inputs=inputs, outputs=outputs, states=states,
+        recurrent_state_bytes=4 * sum(s.session_elements for s in states if s.recurrent),
+        bytes_per_session=4 * sum(s.session_elements for s in states), parity_max_abs_diff=parity,
+    )
+
+
 class ModelPackage(BaseModel):
     """``model.json``: everything needed to serve, describe and audit one model."""
 
@@ -141,6 +189,7 @@ class ModelPackage(BaseModel):
     parity: Parity | None = None
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
     versions: dict[str, str] = Field(default_factory=dict)
+    streaming: StreamingSpec | None = Field(None, description="step model for stateful sessions (optional)")
 
 
 def sha256_file(path: Path) -> str:
@@ -172,6 +221,17 @@ def read_package(folder: Path, verify_sha256: bool = True) -> ModelPackage:
                 f"sha256 of {onnx_path} is {actual}, but model.json says {package.onnx_sha256}"
             )
     return package
+
+
+def verify_streaming(folder: Path, spec: StreamingSpec) -> Path:
+    """The step model's path, after checking it exists and its sha256 matches ``model.json``."""
+    path = Path(folder) / spec.file
+    if not path.is_file():
+        raise PackageError(f"{path} is missing (model.json streaming.file)")
+    actual = sha256_file(path)
+    if actual != spec.sha256:
+        raise PackageError(f"sha256 of {path} is {actual}, but model.json streaming.sha256 says {spec.sha256}")
+    return path
 
 
 def write_package(

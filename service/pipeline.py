@@ -18,9 +18,11 @@ from service.timing import Timing, now_ns
 async def infer_tensors(model: LoadedModel, inputs: Tensors, timing: Timing) -> Tensors:
     """Run the model through its runner (the batching seam); fills queue/inference times."""
     assert model.runner is not None
-    outputs, queue_ns, inference_ns = await model.runner.infer(inputs)
+    result = await model.runner.infer(inputs)
+    outputs, queue_ns, inference_ns = result
     timing.queue_ns += queue_ns
     timing.inference_ns += inference_ns
+    timing.batch_size = getattr(result, "batch_size", 0)
     return outputs
 
 

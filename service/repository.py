@@ -60,6 +60,8 @@ class LoadedModel:
                 preprocessing=p.preprocessing.model_dump(exclude={"feature_mean", "feature_std", "mean", "std"}),
             )
         out["load_ms"] = self.load_ms
+        if self.runner is not None:
+            out["runtime"] = self.runner.runtime_info()
         return out
 
 
@@ -72,7 +74,7 @@ def load_model(folder: Path, settings: Settings) -> LoadedModel:
         model.package = package
         if package.name != folder.name:
             raise ValueError(f"model.json name {package.name!r} differs from the folder name {folder.name!r}")
-        runner = ModelRunner.load(folder.name, folder / MODEL_FILE, package, settings)
+        runner = ModelRunner.load(folder.name, folder / MODEL_FILE, package, settings, recorder=model.stats)
         pipeline = pipeline_for(package, folder, settings.max_batch_size)
         runner.warm_up(pipeline.example_inputs(), settings.warmup_runs)
         model.runner, model.pipeline = runner, pipeline

@@ -16,6 +16,8 @@ from service.errors import ModelNotFound, ModelNotReady, ServiceError
 from service.http_io import json_response, read_body
 from service.pipeline import infer_tensors, record
 from service.repository import LoadedModel, ModelRepository
+from service.routes_stream import sequence_batching_config, sequence_parameters, v2_sequence_infer
+from service.runtime_config import runtime_config
 from service.timing import Timing, now_ns
 from service.v2_codec import decode_inputs, encode_outputs, encode_response, requested_outputs, split_body
 
@@ -62,7 +64,7 @@ def _config(model: LoadedModel, max_batch_size: int) -> dict[str, Any]:
             entry["optional"] = spec.name in optional
         return entry
 
-    return {
+    out = {
         "name": model.name, "platform": "onnxruntime_onnx", "backend": "onnxruntime",
         "max_batch_size": max_batch_size,
         "input": [tensor(s, True) for s in model.package.inputs],
@@ -70,6 +72,9 @@ def _config(model: LoadedModel, max_batch_size: int) -> dict[str, Any]:
         "version_policy": {"latest": {"num_versions": 1}},
         "instance_group": [{"name": model.name, "kind": "KIND_CPU", "count": 1}],
     }
+    if model.runner is not None:
+        out.update(runtime_config(model.runner.runtime_info()))
+    return out
 
 
 @router.get("", summary="Server metadata")
@@ -111,7 +116,9 @@ async def model_ready(name: str, request: Request, version: str | None = None) -
 
 
 async def model_config(name: str, request: Request, version: str | None = None) -> Response:
-    return json_response(_config(_model(request, name, version), request.app.state.settings.max_batch_size))
+    model = _model(request, name, version)
+    return json_response({**_config(model, request.app.state.settings.max_batch_size),
+                          **sequence_batching_config(request, model)})
 
 
 async def model_stats(name: str, request: Request, version: str | None = None) -> Response:
@@ -130,6 +137,9 @@ async def infer(name: str, request: Request, version: str | None = None) -> Resp
     try:
         started = now_ns()
         req, tail = split_body(body, request.headers.get("inference-header-content-length"))
+        sequence = sequence_parameters(req)
+        if sequence is not None:  # Triton's sequence parameters: a stateful session (service/routes_stream.py)
+            return await v2_sequence_infer(model, request, req, tail, sequence, timing)
         inputs = decode_inputs(req, tail, model.package.inputs, OPTIONAL_INPUTS.get(model.package.task, set()),
                                state.settings.max_batch_size)
         inputs = model.pipeline.check_tensors(inputs)

@@ -1,8 +1,9 @@
 """onnxruntime sessions: options from settings, I/O checked against the package, runs off the loop.
 
 :class:`ModelRunner` is the seam between "inputs are ready" and "outputs exist": routes only call
-``await runner.infer(inputs)`` and get ``(outputs, queue_ns, inference_ns)`` back. A dynamic
-batcher can later replace the executor behind ``infer`` without touching a route.
+``await runner.infer(inputs)`` and get ``(outputs, queue_ns, inference_ns)`` back (an
+:class:`InferResult`, which also says which batch size the request rode in). With batching on,
+``infer`` goes through the model's :class:`service.batching.DynamicBatcher`; routes do not change.
 
 Why a dedicated single-thread executor per model (not inline, not ``asyncio.to_thread``):
 the event loop must never block on a model, so ``session.run`` leaves the loop. One thread per
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from service.batching import BatchPolicy, BatchRecorder, DynamicBatcher
 from service.errors import BadRequest
 from service.package import NUMPY_DTYPE, ModelPackage
 from service.settings import Settings
@@ -38,6 +40,18 @@ _OPT_LEVEL = {
 _ORT_TYPE = {"FP32": "tensor(float)", "INT64": "tensor(int64)", "INT32": "tensor(int32)"}
 
 Tensors = dict[str, np.ndarray]
+
+
+class InferResult(tuple):  # type: ignore[type-arg]
+    """``(outputs, queue_ns, inference_ns)`` (the seam's shape) plus ``batch_size``: the rows of
+    the ``session.run`` this request rode in (its own rows when not batched)."""
+
+    batch_size: int
+
+    def __new__(cls, outputs: Tensors, queue_ns: int, inference_ns: int, batch_size: int) -> InferResult:
+        self = super().__new__(cls, (outputs, queue_ns, inference_ns))
+        self.batch_size = batch_size
+        return self
 
 
 def session_options(settings: Settings) -> ort.SessionOptions:
@@ -65,19 +79,32 @@ def check_io(session: ort.InferenceSession, package: ModelPackage) -> None:
 class ModelRunner:
     """One ORT session plus the executor that runs it; ``infer`` is awaited by the routes."""
 
-    def __init__(self, name: str, session: ort.InferenceSession, package: ModelPackage) -> None:
+    def __init__(
+        self, name: str, session: ort.InferenceSession, package: ModelPackage,
+        policy: BatchPolicy | None = None, recorder: BatchRecorder | None = None,
+    ) -> None:
         self.name = name
         self.session = session
         self.output_names = [o.name for o in package.outputs]
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ort-{name}")
+        self.policy = policy or BatchPolicy(False, 1, 0, 0, "not configured")
+        self._recorder = recorder
+        self.batcher: DynamicBatcher | None = None
+        if self.policy.enabled:
+            # Only sentiment has a dynamic non-batch axis; its ``lengths`` make right-padding exact.
+            self.batcher = DynamicBatcher(name, self.policy, self.run, self._executor, recorder,
+                                          pad_axes=package.task == "sentiment")
 
     @classmethod
-    def load(cls, name: str, onnx_path: Path, package: ModelPackage, settings: Settings) -> ModelRunner:
+    def load(
+        cls, name: str, onnx_path: Path, package: ModelPackage, settings: Settings,
+        recorder: BatchRecorder | None = None,
+    ) -> ModelRunner:
         session = ort.InferenceSession(
             str(onnx_path), sess_options=session_options(settings), providers=["CPUExecutionProvider"]
         )
         check_io(session, package)
-        return cls(name, session, package)
+        return cls(name, session, package, BatchPolicy.resolve(settings, package.batching), recorder)
 
     def run(self, inputs: Tensors) -> Tensors:
         """Synchronous ``session.run`` (warm-up, benchmarks); ORT input errors → 400."""
@@ -95,22 +122,50 @@ class ModelRunner:
         outputs = self.run(inputs)
         return outputs, started, now_ns()
 
-    async def infer(self, inputs: Tensors) -> tuple[Tensors, int, int]:
-        """Run off the event loop; return ``(outputs, queue_ns, inference_ns)``.
+    async def infer(self, inputs: Tensors) -> InferResult:
+        """Run off the event loop; return ``(outputs, queue_ns, inference_ns)`` (+ ``batch_size``).
 
-        ``queue_ns`` is all the time this request was not running on the model: waiting for the
-        model's thread, plus the hand-back until the event loop resumes this coroutine.
+        ``queue_ns`` is all the time this request was not running on the model: waiting in the
+        batching queue or for the model's thread, plus the hand-back until the event loop resumes
+        this coroutine. ``inference_ns`` is the ``session.run`` this request rode in.
         """
+        if self.batcher is not None:
+            return InferResult(*await self.batcher.infer(inputs))
         loop = asyncio.get_running_loop()
         submitted = now_ns()
         outputs, started, ended = await loop.run_in_executor(self._executor, self._timed_run, inputs)
-        return outputs, (started - submitted) + (now_ns() - ended), ended - started
+        rows = next(iter(inputs.values())).shape[0]
+        if self._recorder is not None:
+            self._recorder.record_batch(rows, 0, ended - started, 0)
+        return InferResult(outputs, (started - submitted) + (now_ns() - ended), ended - started, rows)
 
     def warm_up(self, inputs: Tensors, runs: int) -> None:
+        """``runs`` single-request runs, plus one full batch when batching (first-run allocations)."""
         for _ in range(runs):
             self.run(inputs)
+        if self.batcher is not None and runs > 0:
+            rows = next(iter(inputs.values())).shape[0]
+            self.run({k: np.repeat(v, max(1, self.policy.max_batch_size // rows), axis=0) for k, v in inputs.items()})
+
+    def runtime_info(self) -> dict[str, object]:
+        """The onnxruntime configuration actually in force for this session, plus batching."""
+        opts = self.session.get_session_options()
+        level = {v: k for k, v in _OPT_LEVEL.items()}.get(opts.graph_optimization_level,
+                                                          str(opts.graph_optimization_level))
+        return {
+            "onnxruntime_version": ort.__version__,
+            "execution_providers": self.session.get_providers(),
+            "intra_op_threads": opts.intra_op_num_threads,
+            "inter_op_threads": opts.inter_op_num_threads,
+            "threads_note": "0 = onnxruntime's default (one per physical core)",
+            "execution_mode": "sequential" if opts.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL else "parallel",
+            "graph_optimization_level": level,
+            "batching": self.policy.as_dict(),
+        }
 
     def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
         self._executor.shutdown(wait=True)
 
 

@@ -1,18 +1,46 @@
 """``rnn-serve serve``: argparse → :class:`Settings` → uvicorn (uvloop + httptools).
 
-On SIGTERM/SIGINT uvicorn stops accepting connections and lets in-flight requests finish for up
-to ``graceful_shutdown_s`` before the lifespan closes the model executors.
+On SIGTERM/SIGINT the server keeps serving for ``shutdown_delay_s`` (see :class:`_DrainingServer`),
+then uvicorn stops accepting connections and lets in-flight requests finish for up to
+``graceful_shutdown_s`` before the lifespan closes the model executors.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import socket
+import time
 
 import uvicorn
 
 from service.app import create_app
 from service.settings import add_cli_arguments, settings_from_args
+
+log = logging.getLogger("rnn_serve.server")
+
+
+class _DrainingServer(uvicorn.Server):
+    """uvicorn with a lame-duck period between SIGTERM and its graceful shutdown.
+
+    uvicorn's shutdown closes the listening socket and every connection whose request it has not
+    started parsing. Requests a client already sent that still sit unread (kernel accept backlog,
+    or a busy event loop) are then reset, not drained. Serving on for ``shutdown_delay_s`` first
+    lets the loop read and start them; uvicorn then waits for them as in-flight requests.
+    """
+
+    def __init__(self, config: uvicorn.Config, shutdown_delay_s: float) -> None:
+        super().__init__(config)
+        self.shutdown_delay_s = shutdown_delay_s
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.shutdown_delay_s > 0 and not self.force_exit:
+            log.info("shutdown requested: serving on for %.2f s before draining", self.shutdown_delay_s)
+            deadline = time.monotonic() + self.shutdown_delay_s
+            while time.monotonic() < deadline and not self.force_exit:
+                await asyncio.sleep(0.05)
+        await super().shutdown(sockets)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,5 +64,5 @@ def main(argv: list[str]) -> int:
         access_log=settings.access_log, timeout_graceful_shutdown=settings.graceful_shutdown_s,
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    _DrainingServer(config, settings.shutdown_delay_s).run()
     return 0

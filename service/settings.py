@@ -55,12 +55,38 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(
         64, ge=1, description="most rows per request (texts, V2 batch axis); reported as max_batch_size"
     )
+    batching: Literal["on", "off", "package"] = Field(
+        "on", description="dynamic batching: on (the batch_* settings below), off, or package (each model.json)"
+    )
+    batch_max_size: int = Field(
+        16, ge=1, description="most rows one batched session.run may hold (batching=on)"
+    )
+    max_queue_delay_us: int = Field(
+        0, ge=0, description="how long an idle model waits for a batch to fill, µs (0 = run at once; batching=on)"
+    )
+    max_queue_size: int = Field(
+        256, ge=1, description="most requests waiting in a model's batching queue; more get 503 + Retry-After"
+    )
+    stream_max_sessions: int = Field(
+        1000, ge=1, description="most open streaming sessions (all models, native + V2 sequences); more get 503 at once"
+    )
+    stream_idle_timeout_s: float = Field(
+        300.0, gt=0, description="a streaming session unused this long is ended and its state freed"
+    )
+    stream_reap_interval_s: float = Field(
+        1.0, gt=0, description="how often idle streaming sessions are swept (they also expire on access)"
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         "info", description="log level of the service and uvicorn"
     )
     access_log: bool = Field(False, description="uvicorn access log line per request (costs CPU)")
     graceful_shutdown_s: float = Field(
         10.0, ge=0, description="on SIGTERM, how long in-flight requests may take to finish"
+    )
+    shutdown_delay_s: float = Field(
+        0.5, ge=0,
+        description="on SIGTERM, keep accepting and serving this long first, so requests already "
+        "sent but not yet read are answered instead of reset",
     )
 
 

@@ -21,6 +21,8 @@ class ModelStats:
     inference_count: int = 0
     execution_count: int = 0
     last_inference_ms: int = 0
+    #: batch size → [executions, compute_input ns, compute_infer ns, compute_output ns]
+    batches: dict[int, list[int]] = field(default_factory=dict)
 
     def record_success(self, timing: Timing, batch: int) -> None:
         for key, ns in (
@@ -31,8 +33,21 @@ class ModelStats:
             self.counts[key][0] += 1
             self.counts[key][1] += ns
         self.inference_count += batch
-        self.execution_count += 1
         self.last_inference_ms = int(time.time() * 1000)
+
+    def record_batch(self, size: int, input_ns: int, infer_ns: int, output_ns: int) -> None:
+        """One ``session.run`` of ``size`` rows (Triton's batch_stats and execution_count).
+
+        compute_input is the merge of the members' tensors, compute_output the split back.
+        """
+        entry = self.batches.get(size)
+        if entry is None:
+            entry = self.batches[size] = [0, 0, 0, 0]
+        entry[0] += 1
+        entry[1] += input_ns
+        entry[2] += infer_ns
+        entry[3] += output_ns
+        self.execution_count += 1
 
     def record_failure(self, ns: int) -> None:
         self.counts["fail"][0] += 1
@@ -50,5 +65,9 @@ class ModelStats:
                 "cache_hit": {"count": 0, "ns": 0},
                 "cache_miss": {"count": 0, "ns": 0},
             },
-            "batch_stats": [],
+            "batch_stats": [
+                {"batch_size": size, **{key: {"count": n, "ns": ns} for key, ns in zip(
+                    ("compute_input", "compute_infer", "compute_output"), rest, strict=True)}}
+                for size, (n, *rest) in sorted(self.batches.items())
+            ],
         }

@@ -33,17 +33,24 @@ class Timing:
     inference_ns: int = 0
     postprocess_ns: int = 0
     total_ns: int = 0
+    #: rows in the ``session.run`` this request rode in (0 = no model run, e.g. ``/v1/compare``)
+    batch_size: int = 0
 
     def finish(self) -> Timing:
         self.total_ns = now_ns() - self.start_ns
         return self
 
     def as_dict(self) -> dict[str, float]:
-        return {f"{phase}_ms": ms(getattr(self, f"{phase}_ns")) for phase in PHASES}
+        out: dict[str, float] = {f"{phase}_ms": ms(getattr(self, f"{phase}_ns")) for phase in PHASES}
+        if self.batch_size:
+            out["batch_size"] = self.batch_size
+        return out
 
     def server_timing(self) -> str:
-        """The W3C ``Server-Timing`` header value: ``queue;dur=0.012, ..., total;dur=0.850``."""
-        return ", ".join(f"{phase};dur={getattr(self, f'{phase}_ns') / 1e6:.3f}" for phase in PHASES)
+        """The W3C ``Server-Timing`` header value: ``queue;dur=0.012, ..., total;dur=0.850``,
+        then ``batch;desc="size=8"`` (the batch this request rode in) when it ran a model."""
+        value = ", ".join(f"{phase};dur={getattr(self, f'{phase}_ns') / 1e6:.3f}" for phase in PHASES)
+        return f'{value}, batch;desc="size={self.batch_size}"' if self.batch_size else value
 
     def phases_ns(self) -> dict[str, int]:
         return {phase: getattr(self, f"{phase}_ns") for phase in PHASES}

@@ -95,10 +95,25 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_ma
 
 def log_mel(samples: np.ndarray, cfg: KeywordsPreprocessing) -> np.ndarray:
     """Fixed-window waveform → ``(frames, n_mels)`` float32 log-mel features, scaled if fitted."""
-    window = fit_window(samples, cfg.clip_samples)
-    n_frames = 1 + (cfg.clip_samples - cfg.win_length) // cfg.hop_length
+    return log_mel_frames(fit_window(samples, cfg.clip_samples), cfg)
+
+
+def complete_frames(n_samples: int, cfg: KeywordsPreprocessing) -> int:
+    """How many whole analysis frames ``n_samples`` samples hold (frame i = samples [hop·i, hop·i + win))."""
+    return 0 if n_samples < cfg.win_length else 1 + (n_samples - cfg.win_length) // cfg.hop_length
+
+
+def log_mel_frames(samples: np.ndarray, cfg: KeywordsPreprocessing) -> np.ndarray:
+    """Waveform of any length → features of its complete frames, ``(frames, n_mels)`` float32.
+
+    Each frame depends only on its own samples, so a stream that keeps the samples of the frames
+    it has not completed yet gets exactly the frames of the concatenated audio (the streaming
+    sessions' keyword chunks); :func:`log_mel` is this on the fixed 1-s window.
+    """
+    samples = np.asarray(samples, dtype=np.float32)
+    n_frames = complete_frames(len(samples), cfg)
     idx = np.arange(cfg.win_length)[None, :] + cfg.hop_length * np.arange(n_frames)[:, None]
-    frames = window[idx] * np.hanning(cfg.win_length).astype(np.float32)  # (T, win)
+    frames = samples[idx] * np.hanning(cfg.win_length).astype(np.float32)  # (T, win)
     power = np.abs(np.fft.rfft(frames, n=cfg.n_fft, axis=1)) ** 2  # (T, n_fft/2+1)
     fbank = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.f_min, cfg.f_max)
     feats = np.log(power.astype(np.float32) @ fbank.T + cfg.log_floor)  # (T, n_mels)

@@ -25,7 +25,11 @@ from service.package import (
     KeywordsPreprocessing,
     ModelPackage,
     SentimentPreprocessing,
+    StateSpec,
+    StreamingSpec,
     TensorSpec,
+    sha256_file,
+    streaming_spec,
     write_package,
 )
 from service.preprocess.text import Vocabulary
@@ -50,11 +54,14 @@ HORIZON = 96
 
 
 def _rnn_nodes(
-    cell: str, x_name: str, input_size: int, rng: np.random.Generator, seq_lens: str = ""
+    cell: str, x_name: str, input_size: int, rng: np.random.Generator, seq_lens: str = "",
+    step: bool = False,
 ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], str]:
     """Batch-first ``x`` → [T, B, in] → native LSTM/GRU → last hidden state ``[B, HIDDEN]``.
 
-    ORT's RNN kernels only support ``layout=0`` (time-major), hence the transpose.
+    ORT's RNN kernels only support ``layout=0`` (time-major), hence the transpose. ``step``: the
+    streaming variant, with ``h_in``(/``c_in``) wired to ``initial_h``(/``initial_c``) and
+    ``Y_h``(/``Y_c``) exposed as ``h_out``(/``c_out``); same weights for the same seed.
     """
     gates = 4 if cell == "lstm" else 3
     scale = 1.0 / np.sqrt(HIDDEN)
@@ -73,15 +80,15 @@ def _rnn_nodes(
     attrs: dict = {"hidden_size": HIDDEN}
     if cell == "gru":
         attrs["linear_before_reset"] = 1
+    rnn_in = ["x_tbf", "rnn_W", "rnn_R", "rnn_B", seq_lens]
+    rnn_out = ["", "y_h"]
+    if step:
+        rnn_in += ["h_in", "c_in"] if cell == "lstm" else ["h_in"]
+        rnn_out = ["", "h_out", "c_out"] if cell == "lstm" else ["", "h_out"]
     nodes = [
         helper.make_node("Transpose", [x_name], ["x_tbf"], perm=[1, 0, 2]),
-        helper.make_node(
-            "LSTM" if cell == "lstm" else "GRU",
-            ["x_tbf", "rnn_W", "rnn_R", "rnn_B", seq_lens],
-            ["", "y_h"],
-            **attrs,
-        ),
-        helper.make_node("Squeeze", ["y_h", "squeeze_axes"], ["h_last"]),
+        helper.make_node("LSTM" if cell == "lstm" else "GRU", rnn_in, rnn_out, **attrs),
+        helper.make_node("Squeeze", [rnn_out[1], "squeeze_axes"], ["h_last"]),
     ]
     return nodes, inits, "h_last"
 
@@ -100,38 +107,60 @@ def _finish(name: str, nodes: list, inits: list, inputs: list, outputs: list, pa
     onnx.save(model, str(path))
 
 
-def tiny_onnx(task: str, cell: str, path: Path, seed: int = 0, vocab_size: int = len(WORDS) + 2) -> None:
-    """Write one tiny ONNX model for ``task``/``cell`` following the tensor contract."""
+def _state_io(cell: str) -> tuple[list, list]:
+    """Graph inputs/outputs of the step variant's states: ``[1, batch, HIDDEN]`` each."""
+    names = ["h", "c"] if cell == "lstm" else ["h"]
+    ins = [helper.make_tensor_value_info(f"{n}_in", TensorProto.FLOAT, [1, "batch", HIDDEN]) for n in names]
+    outs = [helper.make_tensor_value_info(f"{n}_out", TensorProto.FLOAT, [1, "batch", HIDDEN]) for n in names]
+    return ins, outs
+
+
+def tiny_onnx(task: str, cell: str, path: Path, seed: int = 0, vocab_size: int = len(WORDS) + 2,
+              step: bool = False) -> None:
+    """Write one tiny ONNX model for ``task``/``cell`` following the tensor contract.
+
+    ``step=True`` writes its streaming variant instead (same weights for the same seed; no
+    ``lengths`` input; states in/out, see :func:`tiny_streaming`).
+    """
     rng = np.random.default_rng(seed)
     name = f"{task}-{cell}"
+    state_in, state_out = _state_io(cell) if step else ([], [])
     if task == "sentiment":
         emb = numpy_helper.from_array(rng.normal(0, 1, (vocab_size, EMBED)).astype(np.float32), "embedding")
-        pre = [
-            helper.make_node("Gather", ["embedding", "tokens"], ["embedded"]),
-            helper.make_node("Cast", ["lengths"], ["seq_lens"], to=TensorProto.INT32),
-        ]
-        rnn, rnn_inits, h = _rnn_nodes(cell, "embedded", EMBED, rng, seq_lens="seq_lens")
+        pre = [helper.make_node("Gather", ["embedding", "tokens"], ["embedded"])]
+        if not step:
+            pre.append(helper.make_node("Cast", ["lengths"], ["seq_lens"], to=TensorProto.INT32))
+        rnn, rnn_inits, h = _rnn_nodes(cell, "embedded", EMBED, rng, seq_lens="" if step else "seq_lens", step=step)
         head, head_inits = _head(h, 2, "logits", rng)
-        inputs = [
-            helper.make_tensor_value_info("tokens", TensorProto.INT64, ["batch", "time"]),
-            helper.make_tensor_value_info("lengths", TensorProto.INT64, ["batch"]),
-        ]
+        inputs = [helper.make_tensor_value_info("tokens", TensorProto.INT64, ["batch", "time"])]
+        if not step:
+            inputs.append(helper.make_tensor_value_info("lengths", TensorProto.INT64, ["batch"]))
         outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 2])]
-        _finish(name, [*pre, *rnn, head], [emb, *rnn_inits, *head_inits], inputs, outputs, path)
+        _finish(name, [*pre, *rnn, head], [emb, *rnn_inits, *head_inits], inputs + state_in, outputs + state_out, path)
     elif task == "keywords":
-        rnn, rnn_inits, h = _rnn_nodes(cell, "features", 40, rng)
+        rnn, rnn_inits, h = _rnn_nodes(cell, "features", 40, rng, step=step)
         head, head_inits = _head(h, 10, "logits", rng)
         inputs = [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", "time", 40])]
         outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])]
-        _finish(name, [*rnn, head], [*rnn_inits, *head_inits], inputs, outputs, path)
+        _finish(name, [*rnn, head], [*rnn_inits, *head_inits], inputs + state_in, outputs + state_out, path)
     elif task == "forecast":
-        rnn, rnn_inits, h = _rnn_nodes(cell, "history", len(ETT_VARIABLES), rng)
+        rnn, rnn_inits, h = _rnn_nodes(cell, "history", len(ETT_VARIABLES), rng, step=step)
         head, head_inits = _head(h, HORIZON, "forecast", rng)
         inputs = [helper.make_tensor_value_info("history", TensorProto.FLOAT, ["batch", "time", 7])]
         outputs = [helper.make_tensor_value_info("forecast", TensorProto.FLOAT, ["batch", HORIZON])]
-        _finish(name, [*rnn, head], [*rnn_inits, *head_inits], inputs, outputs, path)
+        _finish(name, [*rnn, head], [*rnn_inits, *head_inits], inputs + state_in, outputs + state_out, path)
     else:
         raise ValueError(f"unknown task {task!r}")
+
+
+def tiny_streaming(task: str, cell: str, step_path: Path) -> StreamingSpec:
+    """``model.json`` ``streaming`` for a tiny step model (its time axis free, states h (+ c))."""
+    package = tiny_package(task, cell)
+    inputs = [TensorSpec(name=s.name, datatype=s.datatype, shape=[-1, -1, *s.shape[2:]])
+              for s in package.inputs if s.name != "lengths"]
+    states = [StateSpec(input=f"{n}_in", output=f"{n}_out", shape=[1, -1, HIDDEN])
+              for n in (["h", "c"] if cell == "lstm" else ["h"])]
+    return streaming_spec(inputs, package.outputs, states, sha256=sha256_file(step_path))
 
 
 def tiny_package(task: str, cell: str) -> ModelPackage:
@@ -192,8 +221,12 @@ def build_tiny_repository(root: Path, names: tuple[str, ...] = MODEL_NAMES, seed
             task, cell = name.split("-")
             onnx_path = tmp / f"{name}.onnx"
             tiny_onnx(task, cell, onnx_path, seed=seed + i, vocab_size=len(vocab))
-            assets = {"vocab.txt": vocab_path} if task == "sentiment" else None
-            write_package(root / name, tiny_package(task, cell), onnx_path, assets)
+            step_path = tmp / f"{name}-step.onnx"
+            tiny_onnx(task, cell, step_path, seed=seed + i, vocab_size=len(vocab), step=True)
+            assets = {"vocab.txt": vocab_path} if task == "sentiment" else {}
+            assets["model_step.onnx"] = step_path
+            package = tiny_package(task, cell).model_copy(update={"streaming": tiny_streaming(task, cell, step_path)})
+            write_package(root / name, package, onnx_path, assets)
     return root
 
 

@@ -1,0 +1,164 @@
+"""Cross-check: our closed loop against Debian's ``wrk`` on the same endpoint and concurrency.
+
+A load tester is only trustworthy if, where the methods coincide, it agrees with an established
+one. In closed-loop mode both tools keep C requests in flight and time each from its actual send,
+so throughput and p50 should agree (wrk's C client is the reference; its post-hoc coordinated-
+omission back-fill only touches values ≥ 2× the per-connection cycle, so p50 is unaffected).
+Runs are interleaved (random order per round) and medians compared, because this machine is noisy.
+
+    python -m loadtest.bench_vs_wrk --model-repository models --model sentiment-gru
+    python -m loadtest.bench_vs_wrk --url http://127.0.0.1:8000 --model sentiment-gru
+
+Without ``--url`` it starts ``rnn-serve serve`` itself. With ≥ 2 CPUs the server is pinned to the
+last CPU and both clients to CPU 0 (``taskset`` / ``sched_setaffinity``), so client and server
+do not steal each other's core. This is a script, not a test: wrk is not needed by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from statistics import median
+
+from loadtest import LoadTestConfig, run
+from loadtest.config import check_target_url
+from loadtest.runner import prepare
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _parse_wrk(text: str) -> dict[str, float]:
+    """Requests/sec and the 50 %/99 % latency lines of ``wrk --latency`` output (ms)."""
+    out: dict[str, float] = {}
+    rps = re.search(r"Requests/sec:\s+([0-9.]+)", text)
+    if rps:
+        out["throughput_rps"] = float(rps.group(1))
+    for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
+        m = re.search(rf"^\s+{pct}%\s+([0-9.]+)(us|ms|s)\s*$", text, re.M)
+        if m:
+            out[key] = float(m.group(1)) * _UNITS[m.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    out["errors"] = float(errors.group(1)) if errors else 0.0
+    return out
+
+
+def _run_wrk(url: str, body: bytes, content_type: str, concurrency: int, duration: float, cpu: int | None) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        body_lua = "".join(f"\\{b}" for b in body)  # decimal escapes: any byte survives Lua quoting
+        lua.write(f'wrk.method = "POST"\nwrk.body = "{body_lua}"\nwrk.headers["Content-Type"] = "{content_type}"\n')
+    cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--latency", "-s", lua.name, url]
+    if cpu is not None and shutil.which("taskset"):
+        cmd = ["taskset", "-c", str(cpu), *cmd]
+    try:
+        text = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=duration + 60).stdout
+    finally:
+        os.unlink(lua.name)
+    parsed = _parse_wrk(text)
+    if "p50_ms" not in parsed or "throughput_rps" not in parsed:
+        raise RuntimeError(f"could not parse wrk output:\n{text}")
+    return parsed
+
+
+def _run_ours(url: str, model: str, concurrency: int, duration: float) -> dict:
+    doc = run(LoadTestConfig(url=url, models=[model], mode="closed", concurrency=concurrency, duration=duration,
+                             warmup=0.5, rounds=1, quiet=True, max_payloads=1))
+    m = doc["models"][model]
+    return {"throughput_rps": m["throughput_rps"], "p50_ms": m["p50_ms"], "p99_ms": m["p99_ms"],
+            "errors": float(m["errors"])}
+
+
+def _start_server(repository: Path, cpu: int | None) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--model-repository", str(repository)]
+    if cpu is not None and shutil.which("taskset"):
+        cmd = ["taskset", "-c", str(cpu), *cmd]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/v2/health/ready", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError("the server did not become ready within 60 s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m loadtest.bench_vs_wrk", description=__doc__.split("\n\n")[0])
+    p.add_argument("--url", help="an already running server (loopback); default: start one")
+    p.add_argument("--model-repository", type=Path, default=Path("models"))
+    p.add_argument("--model", default="sentiment-gru")
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--duration", type=float, default=5.0)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-pin", action="store_true", help="do not pin client and server to separate CPUs")
+    args = p.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (Debian: apt-get install -y wrk); nothing to compare against.", file=sys.stderr)
+        return 2
+    cpus = sorted(os.sched_getaffinity(0))
+    pin = not args.no_pin and len(cpus) >= 2
+    client_cpu, server_cpu = (cpus[0], cpus[-1]) if pin else (None, None)
+    proc = None
+    if args.url:
+        url = check_target_url(args.url)
+    else:
+        proc, url = _start_server(args.model_repository, server_cpu)
+    try:
+        if client_cpu is not None:
+            os.sched_setaffinity(0, {client_cpu})
+        prep = prepare(LoadTestConfig(url=url, models=[args.model], max_payloads=1, seed=args.seed))
+        payload, endpoint = prep.payloads[args.model][0], prep.urls[args.model]
+        results: dict[str, list[dict]] = {"wrk": [], "ours": []}
+        order_rng = __import__("random").Random(args.seed)
+        for rnd in range(args.rounds):
+            order = ["wrk", "ours"]
+            order_rng.shuffle(order)
+            for tool in order:
+                if tool == "wrk":
+                    res = _run_wrk(endpoint, payload.body, payload.content_type, args.concurrency, args.duration,
+                                   client_cpu)
+                else:
+                    res = _run_ours(url, args.model, args.concurrency, args.duration)
+                results[tool].append(res)
+                print(f"round {rnd} {tool:>4}: {res['throughput_rps']:8.1f} req/s  p50 {res['p50_ms']:.3f} ms  "
+                      f"p99 {res['p99_ms']:.3f} ms  errors {res['errors']:.0f}", flush=True)
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=15)
+    print(f"\nclosed loop, concurrency {args.concurrency}, {args.duration:g} s x {args.rounds} interleaved rounds, "
+          f"model {args.model}, pinned: {'client CPU %s, server CPU %s' % (client_cpu, server_cpu) if pin else 'no'}")
+    print(f"| metric (median of {args.rounds}) | wrk 4.1 | rnn-serve loadtest | ours / wrk |")
+    print("|---|---|---|---|")
+    worst = 0.0
+    for key, label in (("throughput_rps", "throughput (req/s)"), ("p50_ms", "p50 (ms)"), ("p99_ms", "p99 (ms)")):
+        w, o = median(r[key] for r in results["wrk"]), median(r[key] for r in results["ours"])
+        ratio = o / w if w else float("nan")
+        if key != "p99_ms":
+            worst = max(worst, abs(ratio - 1))
+        print(f"| {label} | {w:.3f} | {o:.3f} | {ratio:.3f} |")
+    verdict = "within" if worst <= 0.15 else "OUTSIDE"
+    print(f"\nthroughput and p50 agree {verdict} ±15 % (largest deviation {worst:.1%}; p99 is shown, not judged)")
+    return 0 if worst <= 0.15 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""V2 (Open Inference Protocol) request bodies: model tensors built with the shared preprocessing.
+
+A V2 client sends tensors, not text or audio, so the load tester must turn each example into the
+model's inputs exactly as the server would: it uses ``service.preprocess`` (the one implementation
+training and serving share) and the package's preprocessing config. The config comes from the
+local model package when ``--model-repository`` holds it, otherwise from the server's
+``GET /v1/models`` metadata; the sentiment vocabulary is a package asset, so V2 sentiment needs
+the package folder.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from pydantic import TypeAdapter
+
+from loadtest.workload import Examples, Payload
+from service.package import META_FILE, Preprocessing, read_package
+
+_PREPROCESSING = TypeAdapter(Preprocessing)
+
+
+def fetch_models(url: str, timeout: float = 10.0) -> dict[str, dict]:
+    """``GET /v1/models`` as ``{name: metadata}``; empty when the server has no such route."""
+    try:
+        with urllib.request.urlopen(f"{url}/v1/models", timeout=timeout) as resp:
+            listing = json.loads(resp.read())
+    except (urllib.error.URLError, TimeoutError, ValueError, ConnectionError):
+        return {}
+    entries = listing.get("models", []) if isinstance(listing, dict) else []
+    return {str(e["name"]): e for e in entries if isinstance(e, dict) and "name" in e}
+
+
+def _preprocessing(name: str, info: dict | None, repository: Path | None) -> tuple[object, Path | None]:
+    folder = Path(repository) / name if repository else None
+    if folder is not None and (folder / META_FILE).is_file():
+        return read_package(folder, verify_sha256=False).preprocessing, folder
+    raw = (info or {}).get("preprocessing")
+    if raw is None:
+        raise ValueError(
+            f"V2 needs model {name!r}'s preprocessing config: the server's /v1/models does not "
+            "show it; pass --model-repository DIR holding the package"
+        )
+    try:
+        return _PREPROCESSING.validate_python(raw), None
+    except ValueError as exc:
+        raise ValueError(
+            f"the server's /v1/models preprocessing config of {name!r} is incomplete for building V2 "
+            f"tensors ({exc.__class__.__name__}); pass --model-repository DIR holding the package"
+        ) from None
+
+
+def _tensor(name: str, array: np.ndarray) -> dict:
+    datatype = {"float32": "FP32", "int64": "INT64", "int32": "INT32"}[array.dtype.name]
+    return {"name": name, "datatype": datatype, "shape": list(array.shape), "data": array.ravel().tolist()}
+
+
+def v2_payloads(
+    examples: Examples, name: str, info: dict | None, repository: Path | None
+) -> tuple[list[Payload], str]:
+    """Bodies for ``POST /v2/models/{name}/infer`` (one example per request, batch axis of 1),
+    and where the preprocessing config came from (recorded in the results' metadata)."""
+    cfg, folder = _preprocessing(name, info, repository)
+    origin = f"package {folder}" if folder is not None else f"server metadata {name} (/v1/models)"
+    tensors: list[list[dict]] = []
+    if examples.task == "sentiment":
+        from service.preprocess.text import Vocabulary, encode_text
+
+        if folder is None:
+            raise ValueError(f"V2 sentiment needs the vocabulary of {name!r}: pass --model-repository DIR")
+        vocab = Vocabulary.load(folder / cfg.vocab_file)  # type: ignore[attr-defined]
+        for text in examples.items:
+            ids = encode_text(text, vocab, max_tokens=cfg.max_tokens, max_chars=cfg.max_chars)  # type: ignore[attr-defined]
+            tensors.append(
+                [_tensor("tokens", ids[None, :]), _tensor("lengths", np.array([len(ids)], dtype=np.int64))]
+            )
+    elif examples.task == "keywords":
+        from service.preprocess.audio import log_mel
+
+        for clip in examples.items:
+            feats = log_mel(np.asarray(clip, np.float32) / 32768.0, cfg)  # type: ignore[arg-type]
+            tensors.append([_tensor("features", feats[None].astype(np.float32))])
+    else:
+        from service.preprocess.series import normalize
+
+        for window in examples.items:
+            tensors.append([_tensor("history", normalize(np.asarray(window), cfg)[None])])  # type: ignore[arg-type]
+    return [Payload(json.dumps({"inputs": t}).encode(), "application/json") for t in tensors], origin

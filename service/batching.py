@@ -1,0 +1,301 @@
+"""Dynamic batching: concurrent requests for one model share one ``session.run``.
+
+Why: a recurrent model's cost per step is a few small matrix products, so one call with 8 rows
+costs far less than 8 calls (feasibility.md §4: ~1.8× the sequences per second at 1 thread).
+Why it is correct for these RNNs (where Triton's dynamic batcher is not): every row is an
+independent sequence; sentiment rows of different lengths are right-padded and the graph reads
+each row at its own last step (``lengths`` → native ``sequence_lens``), so a batched answer equals
+the unbatched one; keywords and forecast rows have fixed shapes.
+
+How: requests wait in one bounded FIFO per model. A single worker coroutine takes the oldest
+requests (whole requests only: a multi-row request rides as a unit) up to ``max_batch_size`` rows,
+merges them, runs them on the model's one executor thread, and hands each request its own rows.
+While a batch runs, new requests queue up, so batches grow with load by themselves; with
+``max_queue_delay_us`` > 0 an idle model also waits that long for a batch to fill (Triton's
+``max_queue_delay_microseconds``). A full queue is refused at once (503 + Retry-After), and a
+request whose client has gone, or whose handler was cancelled, is dropped before it is run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from service.errors import ServiceError
+from service.package import BatchingConfig
+from service.settings import Settings
+from service.timing import now_ns
+
+log = logging.getLogger("rnn_serve.batching")
+
+Tensors = dict[str, np.ndarray]
+#: The ASGI ``receive`` of the request being handled (set by the request middleware), so the
+#: batcher can tell whether the client is still connected without touching the routes.
+CLIENT_RECEIVE: contextvars.ContextVar[Any] = contextvars.ContextVar("rnn_serve_client_receive", default=None)
+
+
+class QueueFull(ServiceError):
+    """The model's batching queue is full: refuse now rather than buffer without bound."""
+
+    status = 503
+
+    def __init__(self, model: str, size: int, retry_after_s: int = 1) -> None:
+        super().__init__(
+            f"model {model!r} is overloaded: {size} requests already queued; retry later",
+            field="model", rule=f"at most {size} queued requests (max_queue_size)",
+        )
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
+class ClientGone(ServiceError):
+    """The client disconnected while its request was queued (nginx's 499: nobody reads this)."""
+
+    status = 499
+
+
+def client_gone(receive: Any) -> bool:
+    """True when uvicorn has seen this request's connection close (its cycle's ``disconnected``)."""
+    cycle = getattr(receive, "__self__", None)
+    return bool(getattr(cycle, "disconnected", False))
+
+
+class BatchRecorder(Protocol):
+    def record_batch(self, size: int, input_ns: int, infer_ns: int, output_ns: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """The batching settings in force for one model, and where they came from."""
+
+    enabled: bool
+    max_batch_size: int
+    max_queue_delay_us: int
+    max_queue_size: int
+    source: str
+
+    @classmethod
+    def resolve(cls, settings: Settings, package: BatchingConfig) -> BatchPolicy:
+        """``batching=on``: the settings' batch_* values; ``package``: model.json; ``off``: none."""
+        if settings.batching == "off":
+            return cls(False, 1, 0, settings.max_queue_size, "settings (batching=off)")
+        if settings.batching == "package":
+            return cls(package.max_batch_size > 1, package.max_batch_size, package.max_queue_delay_us,
+                       package.max_queue_size, "model.json batching")
+        return cls(settings.batch_max_size > 1, settings.batch_max_size, settings.max_queue_delay_us,
+                   settings.max_queue_size, "settings (batching=on)")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"enabled": self.enabled, "max_batch_size": self.max_batch_size,
+                "max_queue_delay_us": self.max_queue_delay_us, "max_queue_size": self.max_queue_size,
+                "source": self.source}
+
+
+def merge(parts: list[Tensors], pad_axes: bool) -> tuple[Tensors, list[int]]:
+    """Stack requests along axis 0; with ``pad_axes`` right-pad the other axes with zeros.
+
+    Returns the merged tensors and each request's row offsets (``len(parts) + 1`` entries).
+    """
+    offsets = [0]
+    for part in parts:
+        offsets.append(offsets[-1] + next(iter(part.values())).shape[0])
+    merged: Tensors = {}
+    for name in parts[0]:
+        arrays = [p[name] for p in parts]
+        shapes = {a.shape[1:] for a in arrays}
+        if len(shapes) == 1:
+            merged[name] = np.concatenate(arrays, axis=0)
+            continue
+        if not pad_axes:
+            raise ValueError(f"{name}: rows of different shapes {sorted(shapes)} cannot share a batch")
+        tail = tuple(max(dims) for dims in zip(*shapes, strict=True))
+        out = np.zeros((offsets[-1], *tail), dtype=arrays[0].dtype)
+        for start, a in zip(offsets, arrays, strict=False):
+            out[(slice(start, start + a.shape[0]), *(slice(0, d) for d in a.shape[1:]))] = a
+        merged[name] = out
+    return merged, offsets
+
+
+def split(outputs: Tensors, offsets: list[int]) -> list[Tensors]:
+    """Each request's own rows of every output (views, no copies)."""
+    return [{k: v[a:b] for k, v in outputs.items()} for a, b in zip(offsets, offsets[1:], strict=False)]
+
+
+@dataclass(eq=False)
+class _Pending:
+    inputs: Tensors
+    rows: int
+    future: asyncio.Future[tuple[Tensors, int, int, int]]
+    enqueued_ns: int
+    receive: Any = None
+
+
+@dataclass
+class _Counters:
+    dropped: int = 0
+    rejected: int = 0
+    batches: dict[int, int] = field(default_factory=dict)
+
+
+class DynamicBatcher:
+    """One model's queue and the coroutine that turns it into batched runs.
+
+    ``run`` is the model's synchronous ``session.run`` wrapper; ``executor`` its one thread.
+    ``infer`` has the runner seam's signature: ``(outputs, queue_ns, inference_ns, batch_size)``.
+    """
+
+    def __init__(
+        self, name: str, policy: BatchPolicy, run: Callable[[Tensors], Tensors], executor: Executor,
+        recorder: BatchRecorder | None = None, pad_axes: bool = False,
+    ) -> None:
+        self.name = name
+        self.policy = policy
+        self._run = run
+        self._executor = executor
+        self._recorder = recorder
+        self._pad_axes = pad_axes
+        self._queue: deque[_Pending] = deque()
+        self._queued_rows = 0
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        #: a batch (or a lone request on the fast path) is on the model's thread now
+        self._busy = False
+        self.counters = _Counters()
+
+    @property
+    def depth(self) -> int:
+        """Requests waiting (not counting the batch being run)."""
+        return len(self._queue)
+
+    async def infer(self, inputs: Tensors) -> tuple[Tensors, int, int, int]:
+        if len(self._queue) >= self.policy.max_queue_size:
+            self.counters.rejected += 1
+            raise QueueFull(self.name, self.policy.max_queue_size)
+        loop = asyncio.get_running_loop()
+        rows = next(iter(inputs.values())).shape[0]
+        if not self._busy and not self._queue and self.policy.max_queue_delay_us == 0:
+            return await self._run_alone(loop, inputs, rows)
+        item = _Pending(inputs, rows, loop.create_future(), now_ns(), CLIENT_RECEIVE.get())
+        self._queue.append(item)
+        self._queued_rows += rows
+        if self._worker is None:
+            self._worker = loop.create_task(self._work(), name=f"batcher-{self.name}")
+        self._wake.set()
+        outputs, started, ended, size = await item.future
+        return outputs, (started - item.enqueued_ns) + (now_ns() - ended), ended - started, size
+
+    async def _run_alone(self, loop: asyncio.AbstractEventLoop, inputs: Tensors, rows: int) -> tuple[Tensors, int, int, int]:
+        """Fast path for an idle model with nothing queued: no worker hand-off (two fewer loop
+        iterations at concurrency 1); requests arriving meanwhile queue up for the worker."""
+        self._busy = True
+        submitted = now_ns()
+        try:
+            answers, started, ended, input_ns, output_ns = await loop.run_in_executor(
+                self._executor, self._run_batch, [inputs])
+        finally:
+            self._busy = False
+            if self._queue:
+                self._wake.set()
+        self._count(rows, input_ns, ended - started, output_ns)
+        return answers[0], (started - submitted) + (now_ns() - ended), ended - started, rows
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue or self._busy:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if self.policy.max_queue_delay_us > 0:
+                await self._fill(loop)
+            batch = self._take()
+            if batch:
+                self._busy = True
+                try:
+                    await self._execute(loop, batch)
+                finally:
+                    self._busy = False
+
+    async def _fill(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait until the batch is full or the oldest request has waited ``max_queue_delay_us``."""
+        deadline = self._queue[0].enqueued_ns + self.policy.max_queue_delay_us * 1000
+        while self._queue and self._queued_rows < self.policy.max_batch_size:
+            remaining = (deadline - now_ns()) / 1e9
+            if remaining <= 0:
+                return
+            self._wake.clear()
+            timer = loop.call_later(remaining, self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                timer.cancel()
+
+    def _take(self) -> list[_Pending]:
+        """The oldest live requests, whole, up to ``max_batch_size`` rows (a bigger one rides alone)."""
+        batch: list[_Pending] = []
+        rows = 0
+        while self._queue:
+            item = self._queue[0]
+            if item.future.done() or (item.receive is not None and client_gone(item.receive)):
+                self._queue.popleft()
+                self._queued_rows -= item.rows
+                self.counters.dropped += 1
+                if not item.future.done():
+                    item.future.set_exception(ClientGone(f"client of a queued {self.name!r} request disconnected"))
+                continue
+            if batch and rows + item.rows > self.policy.max_batch_size:
+                break
+            self._queue.popleft()
+            self._queued_rows -= item.rows
+            batch.append(item)
+            rows += item.rows
+        return batch
+
+    def _run_batch(self, parts: list[Tensors]) -> tuple[list[Tensors], int, int, int, int]:
+        """On the model's thread: merge, run, split. Returns parts, run start/end, merge/split ns."""
+        t0 = now_ns()
+        merged, offsets = merge(parts, self._pad_axes) if len(parts) > 1 else (parts[0], [0, 0])
+        started = now_ns()
+        outputs = self._run(merged)
+        ended = now_ns()
+        answers = split(outputs, offsets) if len(parts) > 1 else [outputs]
+        return answers, started, ended, started - t0, now_ns() - ended
+
+    async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
+        size = sum(p.rows for p in batch)
+        try:
+            answers, started, ended, input_ns, output_ns = await loop.run_in_executor(
+                self._executor, self._run_batch, [p.inputs for p in batch]
+            )
+        except Exception as exc:  # the whole batch failed: every member gets the error
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(exc)
+            return
+        for p, answer in zip(batch, answers, strict=True):
+            if not p.future.done():
+                p.future.set_result((answer, started, ended, size))
+        self._count(size, input_ns, ended - started, output_ns)
+
+    def _count(self, size: int, input_ns: int, infer_ns: int, output_ns: int) -> None:
+        self.counters.batches[size] = self.counters.batches.get(size, 0) + 1
+        if self._recorder is not None:
+            self._recorder.record_batch(size, input_ns, infer_ns, output_ns)
+
+    def close(self) -> None:
+        """Stop the worker; requests still queued fail with 503 (the server is shutting down)."""
+        if self._worker is not None:
+            self._worker.cancel()
+            self._worker = None
+        while self._queue:
+            item = self._queue.popleft()
+            if not item.future.done():
+                item.future.set_exception(ServiceError(f"model {self.name!r} is shutting down", status=503))
+        self._queued_rows = 0

@@ -1,0 +1,63 @@
+"""Fixtures for the load-tester tests: the stalling stand-in server and the real rnn-serve server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import free_port, run_server, wait_ready
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture
+def stall_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Start ``stall_server.py`` with the given options on a free port; return its URL; stop by PID."""
+    procs: list[subprocess.Popen] = []
+
+    def start(*args: str) -> str:
+        port = free_port()
+        log = open(tmp_path / f"stall-{port}.log", "wb")
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "stall_server.py"), "--port", str(port), *args],
+            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+        )
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, proc, timeout=20)
+        return url
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+@pytest.fixture(scope="module")
+def tiny_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The six tiny-but-valid packages from the serving engineer's builder."""
+    from tests.service.tiny_models import build_tiny_repository
+
+    return build_tiny_repository(tmp_path_factory.mktemp("repo") / "models")
+
+
+@pytest.fixture(scope="module")
+def real_server(tiny_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real ``rnn-serve serve`` on 127.0.0.1, serving the tiny repository."""
+    with run_server(tiny_repository, log_dir=tmp_path_factory.mktemp("logs"), ready_path="/v2/health/ready") as srv:
+        yield srv.url
