@@ -46,7 +46,11 @@ def _preprocessing(name: str, info: dict | None, repository: Path | None) -> tup
             "show it; pass --model-repository DIR holding the package"
         )
     try:
-        return _PREPROCESSING.validate_python(raw), None
+        cfg = _PREPROCESSING.validate_python(raw)
+        # The server hides fitted statistics; unscaled features would be the wrong tensors.
+        if cfg.kind == "keywords" and cfg.feature_mean is None:
+            raise ValueError("feature_mean/feature_std not exposed")
+        return cfg, None
     except ValueError as exc:
         raise ValueError(
             f"the server's /v1/models preprocessing config of {name!r} is incomplete for building V2 "
