@@ -243,9 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-load", action="store_true", help="only (a) and (b)")
     args = parser.parse_args(argv)
     args.n = args.n or (200 if args.quick else 500)
-    args.duration = args.duration or (1.0 if args.quick else 2.5)
+    args.duration = args.duration or (1.0 if args.quick else 2.0)
     args.warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 0.7)
-    args.bisect = args.bisect if args.bisect is not None else (1 if args.quick else 2)
+    args.bisect = args.bisect if args.bisect is not None else 1
 
     repo = args.model_repository
     names = args.models or sorted(p.name for p in repo.iterdir() if (p / MODEL_FILE).is_file())
