@@ -20,19 +20,17 @@ import argparse
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 from statistics import median
 
 from loadtest import LoadTestConfig, run
 from loadtest.config import check_target_url
 from loadtest.runner import prepare
+from service.launch import run_server
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
@@ -77,28 +75,6 @@ def _run_ours(url: str, model: str, concurrency: int, duration: float) -> dict:
             "errors": float(m["errors"])}
 
 
-def _start_server(repository: Path, cpu: int | None) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--model-repository", str(repository)]
-    if cpu is not None and shutil.which("taskset"):
-        cmd = ["taskset", "-c", str(cpu), *cmd]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/v2/health/ready", timeout=2) as resp:
-                if resp.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.terminate()
-    raise RuntimeError("the server did not become ready within 60 s")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m loadtest.bench_vs_wrk", description=__doc__.split("\n\n")[0])
     p.add_argument("--url", help="an already running server (loopback); default: start one")
@@ -116,12 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     cpus = sorted(os.sched_getaffinity(0))
     pin = not args.no_pin and len(cpus) >= 2
     client_cpu, server_cpu = (cpus[0], cpus[-1]) if pin else (None, None)
-    proc = None
-    if args.url:
-        url = check_target_url(args.url)
-    else:
-        proc, url = _start_server(args.model_repository, server_cpu)
-    try:
+    with ExitStack() as stack:
+        if args.url:
+            url = check_target_url(args.url)
+        else:
+            url = stack.enter_context(run_server(args.model_repository, cpu=server_cpu,
+                                                 ready_path="/v2/health/ready")).url
         if client_cpu is not None:
             os.sched_setaffinity(0, {client_cpu})
         prep = prepare(LoadTestConfig(url=url, models=[args.model], max_payloads=1, seed=args.seed))
@@ -140,10 +116,6 @@ def main(argv: list[str] | None = None) -> int:
                 results[tool].append(res)
                 print(f"round {rnd} {tool:>4}: {res['throughput_rps']:8.1f} req/s  p50 {res['p50_ms']:.3f} ms  "
                       f"p99 {res['p99_ms']:.3f} ms  errors {res['errors']:.0f}", flush=True)
-    finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=15)
     print(f"\nclosed loop, concurrency {args.concurrency}, {args.duration:g} s x {args.rounds} interleaved rounds, "
           f"model {args.model}, pinned: {'client CPU %s, server CPU %s' % (client_cpu, server_cpu) if pin else 'no'}")
     print(f"| metric (median of {args.rounds}) | wrk 4.1 | rnn-serve loadtest | ours / wrk |")

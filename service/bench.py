@@ -24,10 +24,7 @@ import http.client
 import json
 import os
 import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -43,6 +40,8 @@ from loadtest import run as loadtest_run
 from loadtest.workload import load_examples, task_of, v1_payloads
 from service.bench_batcher import batcher_gain
 from service.bench_report import markdown
+from service.launch import run_server
+from service.bench_stream import streaming_chunk_cost
 from service.package import MODEL_FILE, read_package
 from service.runtime import session_options
 from service.settings import Settings
@@ -54,35 +53,13 @@ P99_BOUND_MS = 50.0
 @contextmanager
 def serve(repo: Path, env: dict[str, str], log: Path) -> Iterator[str]:
     """``rnn-serve serve`` on a free loopback port until every model is ready; stopped by PID."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--model-repository", str(repo)],
-            stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **env},
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not become ready; see {log}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/v2/health/ready")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.send_signal(signal.SIGTERM)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with run_server(repo, env=env, log_dir=log.parent, ready_path="/v2/health/ready", timeout=120) as srv:
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            yield srv.url
+        finally:
+            if srv.log_path is not None:
+                srv.log_path.replace(log)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -274,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                 entry["load_off"], entry["load_on"] = both["off"], both["on"]
             results["models"][name] = entry
             print(f"[bench] {name} done at {time.time() - started:.0f} s", flush=True)
+        streaming = streaming_chunk_cost(repo, n=args.n * 2, http_n=args.n // 2, url=on)
+        results["streaming"] = {k: v for k, v in streaming.items() if k in names}
     results["metadata"] = {
         "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": "python -m service.bench " + " ".join(argv if argv is not None else sys.argv[1:]),

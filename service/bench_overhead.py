@@ -15,27 +15,18 @@ import asyncio
 import http.client
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import onnxruntime as ort
 
+from service.launch import run_server
 from service.package import MODEL_FILE, read_package
 from service.runtime import ModelRunner, session_options
 from service.settings import Settings
 from service.tasks import pipeline_for
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _repository(requested: Path, model: str) -> tuple[Path, str]:
@@ -45,25 +36,6 @@ def _repository(requested: Path, model: str) -> tuple[Path, str]:
 
     tiny = build_tiny_repository(Path(tempfile.mkdtemp(prefix="bench-")) / "models")
     return tiny, f"TINY random package (no {requested / model} found)"
-
-
-def _start(repo: Path, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--model-repository", str(repo),
-         "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/v2/health/ready")
-            if conn.getresponse().status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not become ready")
 
 
 async def _hop_costs(runner: ModelRunner, inputs: dict, n: int) -> dict[str, float]:
@@ -100,11 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     session = ort.InferenceSession(str(repo / args.model / MODEL_FILE), sess_options=session_options(settings),
                                    providers=["CPUExecutionProvider"])
 
-    port = _free_port()
-    server = _start(repo, port)
     http_ms, server_total, server_inf, raw_ms, floor_ms = [], [], [], [], []
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port)
+    with run_server(repo, extra_args=["--log-level", "warning"], ready_path="/v2/health/ready") as server:
+        conn = http.client.HTTPConnection(server.url.removeprefix("http://"))
         headers = {"Content-Type": "application/json"}
         for i in range(args.n + 100):  # the first 100 of each are warm-up
             t0 = time.perf_counter()
@@ -127,9 +97,6 @@ def main(argv: list[str] | None = None) -> int:
                 server_total.append(timing["total_ms"])
                 server_inf.append(timing["inference_ms"])
         conn.close()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=20)
 
     runner = ModelRunner(args.model, session, package)
     hops = asyncio.run(_hop_costs(runner, inputs, min(args.n, 1000)))

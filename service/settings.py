@@ -110,3 +110,17 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Settings from env/defaults, overridden by the CLI flags that were given."""
     return Settings(**vars(args))
+
+
+def markdown_table() -> str:
+    """The README's settings table, generated from the fields (a test keeps the README in step)."""
+    rows = ["| setting | env var | CLI flag | default | meaning |", "|---|---|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        env = f"`RNN_SERVE_{name.upper()}`"
+        if name in {"host", "port"}:
+            env += f" or `{name.upper()}`"
+        flag = "--" + name.replace("_", "-")
+        if field.annotation is bool:
+            flag += f" / --no-{name.replace('_', '-')}"
+        rows.append(f"| `{name}` | {env} | `{flag}` | `{field.default}` | {field.description} |")
+    return "\n".join(rows)

@@ -122,7 +122,7 @@ def decode_inputs(
     if missing:
         raise bad_field(BadRequest, "inputs", f"missing required input(s) {missing}")
     batches = {t.shape[0] for t in tensors.values()}
-    if len(batches) != 1 or not 1 <= (batch := batches.pop()) <= max_batch:
+    if len(batches) != 1 or not 1 <= batches.pop() <= max_batch:
         raise bad_field(BadRequest, "inputs", f"all inputs need the same batch size in [1, {max_batch}]")
     return tensors
 
