@@ -31,6 +31,16 @@ def _spectrum(encoded: str) -> tuple[np.ndarray, np.ndarray]:
     return cum_before, bucket_values()[nz] / 1000.0
 
 
+def _finish(fig: plt.Figure, ax: plt.Axes, path: Path) -> Path:
+    """Grid, legend, save and close: the same for every plot."""
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_cdf(doc: dict, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ticks = np.array([0.0, 0.5, 0.9, 0.99, 0.999, 0.9999])
@@ -46,12 +56,7 @@ def plot_cdf(doc: dict, path: Path) -> Path:
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency (ms)")
     ax.set_title(f"Latency by percentile ({doc['mode_label']})")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path)
 
 
 def plot_sweep(doc: dict, path: Path) -> Path:
@@ -71,9 +76,4 @@ def plot_sweep(doc: dict, path: Path) -> Path:
     ax.set_yscale("log")
     ax.set_xlabel("achieved throughput (req/s)")
     ax.set_ylabel("latency (ms), from intended send")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path)

@@ -31,6 +31,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """SIGTERM (the server drains in-flight requests), then SIGKILL if it does not exit in time."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @dataclass
 class Server:
     url: str
@@ -97,10 +108,4 @@ def run_server(
             raise RuntimeError(f"{exc}\n--- server log ---\n{shown}") from None
         yield Server(url=url, process=proc, log_path=log_path)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from service.launch import stop
 from tests.servers import free_port, run_server, wait_ready
 
 HERE = Path(__file__).resolve().parent
@@ -39,13 +39,7 @@ def stall_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
         yield start
     finally:
         for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop(proc, timeout=10)
 
 
 @pytest.fixture(scope="module")
