@@ -7,24 +7,20 @@ example sequence. Bodies are serialised once, up front, so the send loop costs a
 
 from __future__ import annotations
 
-import csv
 import io
 import json
-import re
 import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from export.data import DATA_ROOT, ETT_BORDERS, KEYWORD_TEST_TAKES, list_fsdd, read_ett_csv, read_glue_tsv
+
 #: ``../shared/data`` next to the repository (CI puts a copy of ``shared/`` beside the clone).
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = DATA_ROOT
 TASKS = ("sentiment", "keywords", "forecast")
-ETT_VARIABLES = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
-#: ETTh1 standard split (Informer): test rows 11,520–14,399; windows may start one look-back earlier.
-ETT_TEST_ROWS = (11_520, 14_400)
 LOOKBACK = 96
-_FSDD_NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
 
 
 @dataclass(frozen=True)
@@ -59,13 +55,6 @@ def task_of(model: str, info: dict | None = None) -> str:
     return prefix
 
 
-def _read_sst2(path: Path) -> list[str]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
-    start = 1 if rows and rows[0] and rows[0][0].strip().lower() == "sentence" else 0
-    return [r[0].strip() for r in rows[start:] if r and r[0].strip()]
-
-
 def _read_wav_int16(path: Path) -> np.ndarray:
     with wave.open(str(path), "rb") as wav:
         return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").copy()
@@ -76,9 +65,8 @@ def _read_wavs(paths: list[Path]) -> list[np.ndarray]:
 
 
 def _read_ett_windows(path: Path, rows: tuple[int, int] | None) -> list[np.ndarray]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        table = np.array([[float(r[v]) for v in ETT_VARIABLES] for r in reader], dtype=np.float64)
+    """Look-back windows every 24 h; ``rows`` limits them to a split (starting one look-back early)."""
+    table = read_ett_csv(path)
     lo, hi = (max(0, rows[0] - LOOKBACK), min(len(table), rows[1])) if rows else (0, len(table))
     return [table[s : s + LOOKBACK] for s in range(lo, hi - LOOKBACK + 1, 24)]
 
@@ -86,17 +74,17 @@ def _read_ett_windows(path: Path, rows: tuple[int, int] | None) -> list[np.ndarr
 def _shared_examples(task: str) -> Examples | None:
     if task == "sentiment":
         path = SHARED_DATA / "sentiment" / "sst2_glue" / "dev.tsv"
-        return Examples(task, _read_sst2(path), str(path)) if path.is_file() else None
+        return Examples(task, read_glue_tsv(path)[0], str(path)) if path.is_file() else None
     if task == "keywords":
         folder = SHARED_DATA / "keyword_spotting" / "fsdd" / "recordings"
         if not folder.is_dir():
             return None
-        held_out = [p for p in folder.glob("*.wav") if (m := _FSDD_NAME.match(p.name)) and 5 <= int(m[3]) <= 9]
-        return Examples(task, _read_wavs(held_out), f"{folder} (takes 5-9)") if held_out else None
+        held_out = [path for path, _, _, take in list_fsdd(folder) if take in KEYWORD_TEST_TAKES]
+        return Examples(task, _read_wavs(held_out), f"{folder} (test takes 5-9)") if held_out else None
     path = SHARED_DATA / "timeseries" / "ett" / "ETTh1.csv"
     if not path.is_file():
         return None
-    return Examples(task, _read_ett_windows(path, ETT_TEST_ROWS), f"{path} (test rows 11520-14399)")
+    return Examples(task, _read_ett_windows(path, ETT_BORDERS["test"]), f"{path} (test rows 11520-14399)")
 
 
 def _file_examples(task: str, path: Path) -> Examples:
@@ -105,7 +93,7 @@ def _file_examples(task: str, path: Path) -> Examples:
     if not path.exists():
         raise ValueError(f"--data {path}: no such file or folder")
     if task == "sentiment":
-        items: list = _read_sst2(path)
+        items: list = read_glue_tsv(path)[0]
     elif task == "keywords":
         items = _read_wavs([path] if path.is_file() else list(path.glob("*.wav")))
     else:

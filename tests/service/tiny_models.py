@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from export.data import DIGITS, ETT_VARIABLES
 from service.package import (
     ForecastPreprocessing,
     KeywordsPreprocessing,
@@ -47,8 +48,7 @@ WORDS = (
     "hated dull . , ! ? 's does do"
 ).split()
 LABELS_SENTIMENT = ["negative", "positive"]
-LABELS_KEYWORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-ETT_VARIABLES = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
+LABELS_KEYWORDS = DIGITS
 LOOKBACK = 96
 HORIZON = 96
 
