@@ -17,12 +17,14 @@ do not steal each other's core. This is a script, not a test: wrk is not needed 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from statistics import median
@@ -30,13 +32,14 @@ from statistics import median
 from loadtest import LoadTestConfig, run
 from loadtest.config import check_target_url
 from loadtest.runner import prepare
+from loadtest.workload import Payload
 from service.launch import run_server
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
-def _parse_wrk(text: str) -> dict[str, float]:
-    """Requests/sec and the 50 %/99 % latency lines of ``wrk --latency`` output (ms)."""
+def parse_wrk(text: str) -> dict[str, float]:
+    """Requests/sec, the 50 %/99 % latency lines of ``wrk --latency`` output (ms) and the error counts."""
     out: dict[str, float] = {}
     rps = re.search(r"Requests/sec:\s+([0-9.]+)", text)
     if rps:
@@ -47,23 +50,66 @@ def _parse_wrk(text: str) -> dict[str, float]:
             out[key] = float(m.group(1)) * _UNITS[m.group(2)]
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
     out["errors"] = float(errors.group(1)) if errors else 0.0
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    out["socket_errors"] = float(sum(int(g) for g in sock.groups())) if sock else 0.0
     return out
 
 
-def _run_wrk(url: str, body: bytes, content_type: str, concurrency: int, duration: float, cpu: int | None) -> dict:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-        body_lua = "".join(f"\\{b}" for b in body)  # decimal escapes: any byte survives Lua quoting
-        lua.write(f'wrk.method = "POST"\nwrk.body = "{body_lua}"\nwrk.headers["Content-Type"] = "{content_type}"\n')
-    cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--latency", "-s", lua.name, url]
-    if cpu is not None and shutil.which("taskset"):
-        cmd = ["taskset", "-c", str(cpu), *cmd]
-    try:
-        text = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=duration + 60).stdout
-    finally:
-        os.unlink(lua.name)
-    parsed = _parse_wrk(text)
+def wrk_version() -> str | None:
+    """``wrk -v``'s first line (e.g. ``wrk debian/4.1.0-3+b2 [epoll]``), None when wrk is not on PATH."""
+    if shutil.which("wrk") is None:
+        return None
+    done = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
+    line = (done.stdout or done.stderr).strip().splitlines()
+    return line[0].split(" Copyright")[0].strip() if line else "wrk"
+
+
+def _wrk_script(files: list[tuple[str, str]]) -> str:
+    """Lua that POSTs the bodies in ``files`` ((path, content type) pairs), in order, round-robin.
+
+    The bodies are read from files when the script loads, so any bytes survive (no Lua quoting) and
+    the script stays small for audio. One body: a static request, exactly what plain wrk sends. Several:
+    a ``request()`` hook; wrk calls it before it stamps the send time, so it is not in the latency.
+    """
+    lines = ["local bodies, types = {}, {}"]
+    for path, ctype in files:
+        lines.append(f"do local f = assert(io.open({json.dumps(path)}, 'rb')); "
+                     f"bodies[#bodies + 1] = f:read('*a'); f:close(); types[#types + 1] = {json.dumps(ctype)} end")
+    lines += ['wrk.method = "POST"', "wrk.body = bodies[1]", 'wrk.headers["Content-Type"] = types[1]']
+    if len(files) > 1:
+        lines += ["local i = 0",
+                  "request = function()",
+                  "  i = i % #bodies + 1",
+                  '  return wrk.format(nil, nil, {["Content-Type"] = types[i]}, bodies[i])',
+                  "end"]
+    return "\n".join(lines) + "\n"
+
+
+def run_wrk(url: str, payloads: Sequence[Payload], concurrency: int, duration: float,
+            cpu: int | None) -> dict[str, float]:
+    """``wrk -t1 -c<concurrency> --latency`` POSTing ``payloads`` round-robin to ``url`` (pinned to ``cpu``
+    with ``taskset`` where both exist); parsed by ``parse_wrk``. Shared with ``service.bench``, whose
+    concurrency-1 figure it produces: a C client adds far less of its own time than Python's http.client.
+    wrk's duration is whole seconds (at least 1)."""
+    if not payloads:
+        raise ValueError("run_wrk needs at least one payload")
+    with tempfile.TemporaryDirectory(prefix="wrk-") as tmp:
+        files = []
+        for i, payload in enumerate(payloads):
+            path = Path(tmp) / f"body-{i}"
+            path.write_bytes(payload.body)
+            files.append((str(path), payload.content_type))
+        script = Path(tmp) / "post.lua"
+        script.write_text(_wrk_script(files))
+        cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--latency", "-s", str(script), url]
+        if cpu is not None and shutil.which("taskset"):
+            cmd = ["taskset", "-c", str(cpu), *cmd]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk exited with {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    parsed = parse_wrk(done.stdout)
     if "p50_ms" not in parsed or "throughput_rps" not in parsed:
-        raise RuntimeError(f"could not parse wrk output:\n{text}")
+        raise RuntimeError(f"could not parse wrk output:\n{done.stdout}\n{done.stderr}")
     return parsed
 
 
@@ -96,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.url:
             url = check_target_url(args.url)
         else:
-            url = stack.enter_context(run_server(args.model_repository, cpu=server_cpu,
-                                                 ready_path="/v2/health/ready")).url
+            url = stack.enter_context(run_server(args.model_repository, ready_path="/v2/health/ready",
+                                                 cpus=None if server_cpu is None else str(server_cpu))).url
         if client_cpu is not None:
             os.sched_setaffinity(0, {client_cpu})
         prep = prepare(LoadTestConfig(url=url, models=[args.model], max_payloads=1, seed=args.seed))
@@ -109,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             order_rng.shuffle(order)
             for tool in order:
                 if tool == "wrk":
-                    res = _run_wrk(endpoint, payload.body, payload.content_type, args.concurrency, args.duration,
-                                   client_cpu)
+                    res = run_wrk(endpoint, [payload], args.concurrency, args.duration, client_cpu)
                 else:
                     res = _run_ours(url, args.model, args.concurrency, args.duration)
                 results[tool].append(res)

@@ -54,6 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="rnn-serve", version=__version__, description=DESCRIPTION,
         docs_url=None, redoc_url=None, lifespan=lifespan,
+        # Metrics are Prometheus (/metrics). FastAPI's native OpenTelemetry hooks would look up
+        # the global tracer/meter/logger providers on every request for nothing.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.metrics = metrics

@@ -10,6 +10,8 @@ the unbatched one; keywords and forecast rows have fixed shapes.
 How: requests wait in one bounded FIFO per model. A single worker coroutine takes the oldest
 requests (whole requests only: a multi-row request rides as a unit) up to ``max_batch_size`` rows,
 merges them, runs them on the model's one executor thread, and hands each request its own rows.
+Variable-length rows are first sorted into runs of similar length when the model has a fitted
+cost model (:mod:`service.padding`), so padding never makes a batch slower than no batching.
 While a batch runs, new requests queue up, so batches grow with load by themselves; with
 ``max_queue_delay_us`` > 0 an idle model also waits that long for a batch to fill (Triton's
 ``max_queue_delay_microseconds``). A full queue is refused at once (503 + Retry-After), and a
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import math
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -30,6 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from service.errors import ServiceError
+from service.padding import PaddedCost, merge, plan, split
 from service.package import BatchingConfig
 from service.settings import Settings
 from service.timing import now_ns
@@ -98,36 +102,6 @@ class BatchPolicy:
                 "source": self.source}
 
 
-def merge(parts: list[Tensors], pad_axes: bool) -> tuple[Tensors, list[int]]:
-    """Stack requests along axis 0; with ``pad_axes`` right-pad the other axes with zeros.
-
-    Returns the merged tensors and each request's row offsets (``len(parts) + 1`` entries).
-    """
-    offsets = [0]
-    for part in parts:
-        offsets.append(offsets[-1] + next(iter(part.values())).shape[0])
-    merged: Tensors = {}
-    for name in parts[0]:
-        arrays = [p[name] for p in parts]
-        shapes = {a.shape[1:] for a in arrays}
-        if len(shapes) == 1:
-            merged[name] = np.concatenate(arrays, axis=0)
-            continue
-        if not pad_axes:
-            raise ValueError(f"{name}: rows of different shapes {sorted(shapes)} cannot share a batch")
-        tail = tuple(max(dims) for dims in zip(*shapes, strict=True))
-        out = np.zeros((offsets[-1], *tail), dtype=arrays[0].dtype)
-        for start, a in zip(offsets, arrays, strict=False):
-            out[(slice(start, start + a.shape[0]), *(slice(0, d) for d in a.shape[1:]))] = a
-        merged[name] = out
-    return merged, offsets
-
-
-def split(outputs: Tensors, offsets: list[int]) -> list[Tensors]:
-    """Each request's own rows of every output (views, no copies)."""
-    return [{k: v[a:b] for k, v in outputs.items()} for a, b in zip(offsets, offsets[1:], strict=False)]
-
-
 @dataclass(eq=False)
 class _Pending:
     inputs: Tensors
@@ -135,6 +109,20 @@ class _Pending:
     future: asyncio.Future[tuple[Tensors, int, int, int]]
     enqueued_ns: int
     receive: Any = None
+
+
+@dataclass
+class _Run:
+    """One ``session.run`` of a batch: which parts rode in it (indices), their answers in that
+    order, its rows, its start/end, and the merge/split time around it."""
+
+    members: list[int]
+    answers: list[Tensors]
+    rows: int
+    started: int
+    ended: int
+    input_ns: int
+    output_ns: int
 
 
 @dataclass
@@ -160,7 +148,8 @@ class DynamicBatcher:
         self._run = run
         self._executor = executor
         self._recorder = recorder
-        self._pad_axes = pad_axes
+        #: rows of different lengths are right-padded (sentiment), so runs can be length-aware
+        self.pads = pad_axes
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
         self._wake = asyncio.Event()
@@ -168,6 +157,13 @@ class DynamicBatcher:
         #: a batch (or a lone request on the fast path) is on the model's thread now
         self._busy = False
         self.counters = _Counters()
+        #: padded-run cost model (fitted at warm-up); None = one run per batch, however padded
+        self.cost: PaddedCost | None = None
+
+    @property
+    def idle(self) -> bool:
+        """No batch on the model's thread and nothing queued."""
+        return not self._busy and not self._queue
 
     @property
     def depth(self) -> int:
@@ -197,14 +193,13 @@ class DynamicBatcher:
         self._busy = True
         submitted = now_ns()
         try:
-            answers, started, ended, input_ns, output_ns = await loop.run_in_executor(
-                self._executor, self._run_batch, [inputs])
+            (run,) = await loop.run_in_executor(self._executor, self._run_batch, [inputs])
         finally:
             self._busy = False
             if self._queue:
                 self._wake.set()
-        self._count(rows, input_ns, ended - started, output_ns)
-        return answers[0], (started - submitted) + (now_ns() - ended), ended - started, rows
+        self._count(run)
+        return run.answers[0], (run.started - submitted) + (now_ns() - run.ended), run.ended - run.started, rows
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
@@ -258,36 +253,46 @@ class DynamicBatcher:
             rows += item.rows
         return batch
 
-    def _run_batch(self, parts: list[Tensors]) -> tuple[list[Tensors], int, int, int, int]:
-        """On the model's thread: merge, run, split. Returns parts, run start/end, merge/split ns."""
-        t0 = now_ns()
-        merged, offsets = merge(parts, self._pad_axes) if len(parts) > 1 else (parts[0], [0, 0])
-        started = now_ns()
-        outputs = self._run(merged)
-        ended = now_ns()
-        answers = split(outputs, offsets) if len(parts) > 1 else [outputs]
-        return answers, started, ended, started - t0, now_ns() - ended
+    def _run_batch(self, parts: list[Tensors]) -> list[_Run]:
+        """On the model's thread: merge, run, split; with a fitted :attr:`cost` and padding, the
+        parts are first grouped into runs of similar length (:mod:`service.length_groups`)."""
+        if len(parts) == 1:
+            started = now_ns()
+            outputs = self._run(parts[0])
+            return [_Run([0], [outputs], next(iter(parts[0].values())).shape[0], started, now_ns(), 0, 0)]
+        groups = [list(range(len(parts)))]
+        if self.pads and self.cost is not None:
+            lengths = [max(math.prod(a.shape[1:]) for a in p.values()) for p in parts]
+            groups = plan(lengths, [next(iter(p.values())).shape[0] for p in parts], self.cost)
+        runs = []
+        for members in groups:
+            t0 = now_ns()
+            merged, offsets = merge([parts[i] for i in members], self.pads)
+            started = now_ns()
+            outputs = self._run(merged)
+            ended = now_ns()
+            answers = split(outputs, offsets)
+            runs.append(_Run(members, answers, offsets[-1], started, ended, started - t0, now_ns() - ended))
+        return runs
 
     async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
-        size = sum(p.rows for p in batch)
         try:
-            answers, started, ended, input_ns, output_ns = await loop.run_in_executor(
-                self._executor, self._run_batch, [p.inputs for p in batch]
-            )
+            runs = await loop.run_in_executor(self._executor, self._run_batch, [p.inputs for p in batch])
         except Exception as exc:  # the whole batch failed: every member gets the error
             for p in batch:
                 if not p.future.done():
                     p.future.set_exception(exc)
             return
-        for p, answer in zip(batch, answers, strict=True):
-            if not p.future.done():
-                p.future.set_result((answer, started, ended, size))
-        self._count(size, input_ns, ended - started, output_ns)
+        for run in runs:
+            for i, answer in zip(run.members, run.answers, strict=True):
+                if not batch[i].future.done():
+                    batch[i].future.set_result((answer, run.started, run.ended, run.rows))
+            self._count(run)
 
-    def _count(self, size: int, input_ns: int, infer_ns: int, output_ns: int) -> None:
-        self.counters.batches[size] = self.counters.batches.get(size, 0) + 1
+    def _count(self, run: _Run) -> None:
+        self.counters.batches[run.rows] = self.counters.batches.get(run.rows, 0) + 1
         if self._recorder is not None:
-            self._recorder.record_batch(size, input_ns, infer_ns, output_ns)
+            self._recorder.record_batch(run.rows, run.input_ns, run.ended - run.started, run.output_ns)
 
     def close(self) -> None:
         """Stop the worker; requests still queued fail with 503 (the server is shutting down)."""

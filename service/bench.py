@@ -3,8 +3,18 @@
 In ONE run on ONE machine, for every model in the repository:
 
 (a) raw ``session.run`` median for one request (the floor), in-process, on the same tensors as (b);
-(b) HTTP p50/p99 at concurrency 1 (task-level ``predict``), batching off and on, interleaved
-    request by request with (a), so all three see the same machine state;
+(b) HTTP p50/p99 at concurrency 1 (task-level ``predict``), batching off and on, by two clients:
+    - ``wrk -t1 -c1`` (C), when ``wrk`` is on PATH: the figure the (b)−(a) target is judged on.
+      Its own pinned pair of servers (``taskset``: the last CPU; wrk on CPU 0 when there are ≥ 2),
+      ``--wrk-rounds`` rounds of ``--wrk-seconds`` blocks (wrk off, wrk on, raw runs) in random
+      order per round; the figures are the medians of the round p50s / p99s, and (a) for it is the
+      median of every raw run in those blocks, run on the SERVER's CPU while the servers idle, so
+      the floor sees the same core the server computes on. Python's http.client adds ≈0.3 ms of
+      its own per round trip and, unpinned, shares the cores with the server; a C client on its
+      own core measures the service, not the client.
+    - Python ``http.client``, unpinned, on the unpinned servers below, interleaved request by request
+      with (a) (kept: it is what a Python caller sees, and the figure earlier runs reported). Without
+      wrk it is the only (b), and the report says so;
 (c) the highest offered rate (open loop, the project's ``loadtest``) the service sustains with
     p99 ≤ 50 ms, no errors and ≥ 95 % of the offered rate completed, batching off and on: a
     geometric ramp (×1.5), the two servers side by side at each rate, until two consecutive rates
@@ -12,7 +22,8 @@ In ONE run on ONE machine, for every model in the repository:
 (c') the batcher alone, in-process without HTTP (``service.bench_batcher``): 32 callers, off vs on.
 
 Servers run as subprocesses on 127.0.0.1, one with ``RNN_SERVE_BATCHING=off`` and one with the
-default settings (batching on). Results: markdown on stdout and in ``OUT/BENCHMARKS.md``, every
+default settings (batching on); unpinned for everything but the wrk measurement, so (c) keeps
+every core the machine has. Results: markdown on stdout and in ``OUT/BENCHMARKS.md``, every
 figure in ``OUT/bench.json`` (``OUT`` defaults to ``out/bench``, which git ignores).
 """
 
@@ -23,7 +34,9 @@ import datetime as dt
 import http.client
 import json
 import os
+import random
 import re
+import shutil
 import statistics
 import sys
 import time
@@ -37,7 +50,8 @@ import onnxruntime as ort
 
 from loadtest import LoadTestConfig
 from loadtest import run as loadtest_run
-from loadtest.workload import load_examples, task_of, v1_payloads
+from loadtest.bench_vs_wrk import run_wrk, wrk_version
+from loadtest.workload import Payload, load_examples, task_of, v1_payloads
 from service.bench_batcher import batcher_gain
 from service.bench_report import markdown
 from service.launch import run_server
@@ -51,10 +65,12 @@ P99_BOUND_MS = 50.0
 
 
 @contextmanager
-def serve(repo: Path, env: dict[str, str], log: Path) -> Iterator[str]:
-    """``rnn-serve serve`` on a free loopback port until every model is ready; stopped by PID."""
+def serve(repo: Path, env: dict[str, str], log: Path, cpus: str | None = None) -> Iterator[str]:
+    """``rnn-serve serve`` on a free loopback port until every model is ready; stopped by PID.
+    ``cpus``: a ``taskset -c`` list to pin the server to (see ``service.launch.run_server``)."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    with run_server(repo, env=env, log_dir=log.parent, ready_path="/v2/health/ready", timeout=120) as srv:
+    with run_server(repo, env=env, log_dir=log.parent, ready_path="/v2/health/ready", timeout=120,
+                    cpus=cpus) as srv:
         try:
             yield srv.url
         finally:
@@ -82,6 +98,17 @@ class Raw:
         t0 = time.perf_counter()
         self.session.run(self.outputs, self.inputs[i % len(self.inputs)])
         return (time.perf_counter() - t0) * 1e3
+
+    def block_ms(self, seconds: float, start: int) -> list[float]:
+        """Back-to-back runs for ``seconds``, cycling the inputs from index ``start`` (so successive
+        blocks together cover every input evenly, as wrk's round-robin over the same bodies does)."""
+        out: list[float] = []
+        deadline = time.perf_counter() + seconds
+        i = start
+        while time.perf_counter() < deadline:
+            out.append(self.run_ms(i))
+            i += 1
+        return out
 
 
 def concurrency_one(urls: dict[str, str], raw: Raw, name: str, payloads: list[Any], n: int) -> dict[str, Any]:
@@ -114,6 +141,80 @@ def concurrency_one(urls: dict[str, str], raw: Raw, name: str, payloads: list[An
         out[f"http_{mode}_p50_ms"] = statistics.median(http_ms[mode])
         out[f"http_{mode}_p99_ms"] = _percentile(http_ms[mode], 99)
         out[f"server_{mode}_total_p50_ms"] = statistics.median(server_total[mode])
+    return out
+
+
+def _pin_threads(cpus: set[int]) -> None:
+    """Move every thread of this process to ``cpus``. ``os.sched_setaffinity(0, …)`` moves only the
+    calling thread; onnxruntime's pool threads (intra-op > 1) would stay where they were."""
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        tids = [0]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except OSError:  # a thread that ended meanwhile
+            pass
+
+
+def cpu_plan() -> tuple[int, int] | None:
+    """(client CPU, server CPU) = (first, last) allowed CPU when there are ≥ 2 and ``taskset`` exists
+    (the servers are pinned with it); None: everything runs unpinned."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or shutil.which("taskset") is None:
+        return None
+    return cpus[0], cpus[-1]
+
+
+def concurrency_one_wrk(urls: dict[str, str], raw: Raw, name: str, payloads: list[Payload], rounds: int,
+                        seconds: float, plan: tuple[int, int] | None, seed: int) -> dict[str, Any]:
+    """(a) and (b) with ``wrk -t1 -c1``: per round one wrk block per server and one raw block, in random
+    order; (b) = medians of the round p50s / p99s, (a) = median of all raw runs. One discarded round
+    first (connection set-up, caches). Raw blocks run on the server's CPU (the servers idle then);
+    while wrk runs, this process waits on the client's CPU. wrk's p99 includes its coordinated-
+    omission back-fill (values ≥ 2× the mean cycle), so it can only be higher than the plain one."""
+    client_cpu, server_cpu = plan if plan else (None, None)
+    home = os.sched_getaffinity(0)
+    rng = random.Random(seed)
+    per_mode: dict[str, list[dict[str, float]]] = {mode: [] for mode in urls}
+    raw_ms: list[float] = []
+    raw_round_p50: list[float] = []
+    cursor = 0
+    try:
+        for rnd in range(rounds + 1):
+            blocks = [*urls, "raw"]
+            rng.shuffle(blocks)
+            for block in blocks:
+                if block == "raw":
+                    if server_cpu is not None:
+                        _pin_threads({server_cpu})
+                    ms = raw.block_ms(seconds, cursor)
+                    cursor += len(ms)
+                    if client_cpu is not None:
+                        _pin_threads({client_cpu})
+                    if rnd > 0:
+                        raw_ms += ms
+                        raw_round_p50.append(statistics.median(ms))
+                    continue
+                res = run_wrk(f"{urls[block]}/v1/models/{name}/predict", payloads, 1, seconds, client_cpu)
+                if res["errors"] or res["socket_errors"]:
+                    raise RuntimeError(f"{name} ({block}): wrk saw {res['errors']:.0f} non-2xx responses, "
+                                       f"{res['socket_errors']:.0f} socket errors")
+                if rnd > 0:
+                    per_mode[block].append(res)
+    finally:
+        _pin_threads(home)
+    out: dict[str, Any] = {
+        "client": "wrk", "rounds": rounds, "seconds_per_block": seconds, "bodies": len(payloads),
+        "pinned": plan is not None, "client_cpu": client_cpu, "server_cpu": server_cpu,
+        "raw_cpu": server_cpu, "raw_p50_ms": statistics.median(raw_ms), "raw_runs": len(raw_ms),
+        "raw_round_p50_ms": raw_round_p50,
+    }
+    for mode, res in per_mode.items():
+        out[f"http_{mode}_p50_ms"] = statistics.median(r["p50_ms"] for r in res)
+        out[f"http_{mode}_p99_ms"] = statistics.median(r["p99_ms"] for r in res)
+        out[f"http_{mode}_rounds"] = res
     return out
 
 
@@ -218,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bisect", type=int, default=None)
     parser.add_argument("--payloads", type=int, default=200, help="distinct real inputs per task")
     parser.add_argument("--skip-load", action="store_true", help="only (a) and (b)")
+    parser.add_argument("--wrk-rounds", type=int, default=5, help="interleaved rounds of the wrk -c1 measurement")
+    parser.add_argument("--wrk-seconds", type=float, default=1.0, help="seconds per wrk / raw block (wrk: whole s)")
+    parser.add_argument("--no-wrk", action="store_true", help="skip the wrk -c1 measurement even if wrk is on PATH")
     args = parser.parse_args(argv)
     args.n = args.n or (200 if args.quick else 500)
     args.duration = args.duration or (1.0 if args.quick else 2.0)
@@ -242,8 +346,9 @@ def main(argv: list[str] | None = None) -> int:
         listed = {m["name"]: m for m in json.loads(conn.getresponse().read())["models"]}
         conn.close()
         results["runtime"] = listed[names[0]].get("runtime")
+        raws: dict[str, Raw] = {}
         for name in names:
-            raw = Raw(repo, name, payloads[name])
+            raw = raws[name] = Raw(repo, name, payloads[name])
             entry: dict[str, Any] = {"c1": concurrency_one(urls, raw, name, payloads[name], args.n)}
             entry["in_process"] = batcher_gain(repo, name, raw.inputs, Settings(), seconds=args.duration / 2.5)
             if not args.skip_load:
@@ -253,6 +358,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[bench] {name} done at {time.time() - started:.0f} s", flush=True)
         streaming = streaming_chunk_cost(repo, n=args.n * 2, http_n=args.n // 2, url=on)
         results["streaming"] = {k: v for k, v in streaming.items() if k in names}
+    wrk = None if args.no_wrk else wrk_version()
+    results["c1_client"] = {"wrk": wrk, "target": "wrk" if wrk else "http.client",
+                            "why": None if wrk else ("--no-wrk" if args.no_wrk else "wrk not on PATH")}
+    if wrk:
+        # Its own pair of servers, pinned: (c) above keeps every core; here the server gets one.
+        plan = cpu_plan()
+        cpus = None if plan is None else str(plan[1])
+        with serve(repo, env_off, args.out / "server-off-pinned.log", cpus) as off, \
+                serve(repo, env_on, args.out / "server-on-pinned.log", cpus) as on:
+            for i, name in enumerate(names):
+                results["models"][name]["c1_wrk"] = concurrency_one_wrk(
+                    {"off": off, "on": on}, raws[name], name, payloads[name], args.wrk_rounds, args.wrk_seconds,
+                    plan, seed=i)
+                print(f"[bench] {name} wrk -c1 done at {time.time() - started:.0f} s", flush=True)
     results["metadata"] = {
         "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": "python -m service.bench " + " ".join(argv if argv is not None else sys.argv[1:]),

@@ -47,6 +47,8 @@ class Server:
     url: str
     process: subprocess.Popen
     log_path: Path | None
+    #: the ``taskset -c`` CPU list the server is pinned to; None when it runs unpinned
+    cpus: str | None = None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
@@ -77,12 +79,15 @@ def run_server(
     log_dir: Path | None = None,
     ready_path: str = "/v2/health/live",
     timeout: float = 60.0,
-    cpu: int | None = None,
+    cpus: str | None = None,
 ) -> Iterator[Server]:
     """Run ``rnn-serve serve`` on a free port; yield once ``ready_path`` answers 200; stop by PID.
 
-    ``log_dir`` keeps the server's output in ``server-<port>.log`` (else it is discarded);
-    ``cpu`` pins the server to one core with ``taskset`` where it exists.
+    ``log_dir`` keeps the server's output in ``server-<port>.log`` (else it is discarded).
+    ``cpus`` is a ``taskset -c`` CPU list (``"1"``, ``"0,2-3"``): the server (and every thread and
+    child it starts) runs only there, so a benchmark client on another core does not steal the
+    server's CPU. Where ``taskset`` is missing the server runs unpinned and ``Server.cpus`` is None,
+    so a caller can report what actually happened rather than what it asked for.
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -92,8 +97,9 @@ def run_server(
         "--model-repository", str(model_repository),
         *(extra_args or []),
     ]
-    if cpu is not None and shutil.which("taskset"):
-        cmd = ["taskset", "-c", str(cpu), *cmd]
+    pinned = cpus if cpus is not None and shutil.which("taskset") else None
+    if pinned is not None:
+        cmd = ["taskset", "-c", pinned, *cmd]
     log_path = Path(log_dir) / f"server-{port}.log" if log_dir is not None else None
     with open(log_path or os.devnull, "wb") as log:
         proc = subprocess.Popen(
@@ -106,6 +112,6 @@ def run_server(
         except Exception as exc:
             shown = log_path.read_text(errors="replace") if log_path else "(not kept)"
             raise RuntimeError(f"{exc}\n--- server log ---\n{shown}") from None
-        yield Server(url=url, process=proc, log_path=log_path)
+        yield Server(url=url, process=proc, log_path=log_path, cpus=pinned)
     finally:
         stop(proc)

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from service.direct_route import DirectRoute
 from service.errors import ModelNotFound
 from service.http_io import json_response, read_body
 from service.pipeline import predict
@@ -45,21 +46,6 @@ _BODY = {
 }
 
 
-@router.get("/models", response_model=ModelsResponse, summary="Every model with its metadata")
-async def list_models(request: Request) -> Response:
-    repo = request.app.state.repository
-    return json_response({"models": [m.metadata() for m in repo.models.values()]})
-
-
-@router.get("/models/{name}", summary="One model's metadata", responses=_ERRORS)
-async def model_metadata(name: str, request: Request) -> Response:
-    return json_response(request.app.state.repository.get(name).metadata())
-
-
-@router.post(
-    "/models/{name}/predict", response_model=PredictResponse, responses=_ERRORS, openapi_extra=_BODY,
-    summary="Predict from raw task input (text, audio, history); preprocessing runs in the service",
-)
 async def predict_route(name: str, request: Request) -> Response:
     timing = Timing()
     state = request.app.state
@@ -69,10 +55,6 @@ async def predict_route(name: str, request: Request) -> Response:
     return json_response(result, timing)
 
 
-@router.post(
-    "/compare/{task}", response_model=CompareResponse, responses=_ERRORS, openapi_extra=_BODY,
-    summary="One input through the task's LSTM and GRU: both answers, both latencies",
-)
 async def compare_route(task: str, request: Request) -> Response:
     timing = Timing()
     state = request.app.state
@@ -90,3 +72,27 @@ async def compare_route(task: str, request: Request) -> Response:
         timing.add(one)
     timing.finish()
     return json_response({"task": task, "results": results, "timing": timing.as_dict()}, timing)
+
+
+# The two hot routes are DirectRoutes (no per-request dependency solving; same OpenAPI entry).
+router.add_api_route(
+    "/models/{name}/predict", predict_route, methods=["POST"], route_class_override=DirectRoute,
+    response_model=PredictResponse, responses=_ERRORS, openapi_extra=_BODY,
+    summary="Predict from raw task input (text, audio, history); preprocessing runs in the service",
+)
+router.add_api_route(
+    "/compare/{task}", compare_route, methods=["POST"], route_class_override=DirectRoute,
+    response_model=CompareResponse, responses=_ERRORS, openapi_extra=_BODY,
+    summary="One input through the task's LSTM and GRU: both answers, both latencies",
+)
+
+
+@router.get("/models", response_model=ModelsResponse, summary="Every model with its metadata")
+async def list_models(request: Request) -> Response:
+    repo = request.app.state.repository
+    return json_response({"models": [m.metadata() for m in repo.models.values()]})
+
+
+@router.get("/models/{name}", summary="One model's metadata", responses=_ERRORS)
+async def model_metadata(name: str, request: Request) -> Response:
+    return json_response(request.app.state.repository.get(name).metadata())

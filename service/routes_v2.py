@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from service import __version__
+from service.direct_route import DirectRoute
 from service.errors import ModelNotFound, ModelNotReady, ServiceError
 from service.http_io import json_response, read_body
 from service.pipeline import infer_tensors, record
@@ -174,4 +175,5 @@ _MODEL_ROUTES = (
 )
 for _suffix, _method, _endpoint, _summary in _MODEL_ROUTES:
     for _prefix in ("/models/{name}", "/models/{name}/versions/{version}"):
-        router.add_api_route(_prefix + _suffix, _endpoint, methods=[_method], summary=_summary)
+        router.add_api_route(_prefix + _suffix, _endpoint, methods=[_method], summary=_summary,
+                             route_class_override=DirectRoute if _endpoint is infer else None)

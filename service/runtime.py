@@ -10,7 +10,8 @@ the event loop must never block on a model, so ``session.run`` leaves the loop. 
 model serialises that model's runs (with ``intra_op_threads=1`` that is what one core can do
 anyway), keeps ORT's per-thread scratch memory warm, gives an honest FIFO ``queue`` time, and
 does not compete with Starlette's shared anyio thread pool. ``service/bench_overhead.py`` measures
-what the hop costs (see the README).
+what the hop costs (see the README). The one exception is a lone one-row request on an idle,
+fast model, which runs inline because nobody waits on the loop then (:mod:`service.inline`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import onnxruntime as ort
 
 from service.batching import BatchPolicy, BatchRecorder, DynamicBatcher
 from service.errors import BadRequest
+from service.inline import ACTIVITY
+from service.padding import PaddedCost, time_median_us
 from service.package import NUMPY_DTYPE, ModelPackage
 from service.settings import Settings
 from service.timing import now_ns
@@ -81,15 +84,21 @@ class ModelRunner:
 
     def __init__(
         self, name: str, session: ort.InferenceSession, package: ModelPackage,
-        policy: BatchPolicy | None = None, recorder: BatchRecorder | None = None,
+        policy: BatchPolicy | None = None, recorder: BatchRecorder | None = None, inline_max_us: int = 0,
     ) -> None:
         self.name = name
         self.session = session
+        self.package = package
         self.output_names = [o.name for o in package.outputs]
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ort-{name}")
         self.policy = policy or BatchPolicy(False, 1, 0, 0, "not configured")
         self._recorder = recorder
         self.batcher: DynamicBatcher | None = None
+        #: see :mod:`service.inline`; ``inline`` is decided at warm-up from the measured run time
+        self.inline_max_us = inline_max_us
+        self.inline = False
+        self.one_row_us: float | None = None
+        self._hops = 0
         if self.policy.enabled:
             # Only sentiment has a dynamic non-batch axis; its ``lengths`` make right-padding exact.
             self.batcher = DynamicBatcher(name, self.policy, self.run, self._executor, recorder,
@@ -104,7 +113,8 @@ class ModelRunner:
             str(onnx_path), sess_options=session_options(settings), providers=["CPUExecutionProvider"]
         )
         check_io(session, package)
-        return cls(name, session, package, BatchPolicy.resolve(settings, package.batching), recorder)
+        return cls(name, session, package, BatchPolicy.resolve(settings, package.batching), recorder,
+                   settings.inline_max_us)
 
     def run(self, inputs: Tensors) -> Tensors:
         """Synchronous ``session.run`` (warm-up, benchmarks); ORT input errors → 400."""
@@ -127,25 +137,57 @@ class ModelRunner:
 
         ``queue_ns`` is all the time this request was not running on the model: waiting in the
         batching queue or for the model's thread, plus the hand-back until the event loop resumes
-        this coroutine. ``inference_ns`` is the ``session.run`` this request rode in.
+        this coroutine. ``inference_ns`` is the ``session.run`` this request rode in. A lone
+        one-row request on an idle model runs inline instead (:mod:`service.inline`).
         """
+        rows = next(iter(inputs.values())).shape[0]
+        if self.inline and rows == 1 and ACTIVITY.alone() and self._idle():
+            await asyncio.sleep(0)  # let requests already read by the loop start (and be counted)
+        if self.inline and rows == 1 and ACTIVITY.alone() and self._idle():
+            outputs, started, ended = self._timed_run(inputs)
+            self._record(rows, ended - started)
+            return InferResult(outputs, 0, ended - started, rows)
         if self.batcher is not None:
             return InferResult(*await self.batcher.infer(inputs))
         loop = asyncio.get_running_loop()
         submitted = now_ns()
-        outputs, started, ended = await loop.run_in_executor(self._executor, self._timed_run, inputs)
-        rows = next(iter(inputs.values())).shape[0]
-        if self._recorder is not None:
-            self._recorder.record_batch(rows, 0, ended - started, 0)
+        self._hops += 1
+        try:
+            outputs, started, ended = await loop.run_in_executor(self._executor, self._timed_run, inputs)
+        finally:
+            self._hops -= 1
+        self._record(rows, ended - started)
         return InferResult(outputs, (started - submitted) + (now_ns() - ended), ended - started, rows)
 
+    def _idle(self) -> bool:
+        """Nothing of this model's is queued or on its thread."""
+        return self._hops == 0 and (self.batcher is None or self.batcher.idle)
+
+    def _record(self, rows: int, infer_ns: int) -> None:
+        if self._recorder is not None:
+            self._recorder.record_batch(rows, 0, infer_ns, 0)
+
     def warm_up(self, inputs: Tensors, runs: int) -> None:
-        """``runs`` single-request runs, plus one full batch when batching (first-run allocations)."""
+        """``runs`` single-request runs (their median decides :attr:`inline`), plus one full batch
+        when batching (first-run allocations); a batcher that pads variable-length rows also gets
+        its run-cost model fitted here."""
+        one_row = {k: v[:1] for k, v in inputs.items()}
+        if runs > 0:
+            self.run(one_row)
+            self.one_row_us = time_median_us(lambda: self.run(one_row), repeats=max(runs, 5))
+            # a batching delay asks requests to wait for company: never skip it
+            waits = self.batcher is not None and self.policy.max_queue_delay_us > 0
+            self.inline = self.one_row_us <= self.inline_max_us and not waits
         for _ in range(runs):
             self.run(inputs)
-        if self.batcher is not None and runs > 0:
-            rows = next(iter(inputs.values())).shape[0]
-            self.run({k: np.repeat(v, max(1, self.policy.max_batch_size // rows), axis=0) for k, v in inputs.items()})
+        if self.batcher is None or runs <= 0:
+            return
+        rows = next(iter(inputs.values())).shape[0]
+        self.run({k: np.repeat(v, max(1, self.policy.max_batch_size // rows), axis=0) for k, v in inputs.items()})
+        if self.batcher.pads:
+            self.batcher.cost = PaddedCost.fit(
+                lambda n, steps: time_median_us(lambda: self.run(zeros_for(self.package, n, steps))))
+            log.info("%s: padded-run cost model %s", self.name, self.batcher.cost)
 
     def runtime_info(self) -> dict[str, object]:
         """The onnxruntime configuration actually in force for this session, plus batching."""
@@ -160,8 +202,16 @@ class ModelRunner:
             "threads_note": "0 = onnxruntime's default (one per physical core)",
             "execution_mode": "sequential" if opts.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL else "parallel",
             "graph_optimization_level": level,
-            "batching": self.policy.as_dict(),
+            "batching": self.policy.as_dict() | self._padding_info(),
+            "inline_when_idle": {"enabled": self.inline, "one_row_run_us": self.one_row_us,
+                                 "max_us": self.inline_max_us},
         }
+
+    def _padding_info(self) -> dict[str, object]:
+        if self.batcher is None or not self.batcher.pads:
+            return {}
+        cost = self.batcher.cost
+        return {"length_aware_runs": cost is not None, "run_cost_model_us": cost.as_dict() if cost else None}
 
     def close(self) -> None:
         if self.batcher is not None:

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     )
     warmup_runs: int = Field(3, ge=0, description="session.run calls per model before it is ready")
     verify_sha256: bool = Field(True, description="refuse a package whose model.onnx sha256 differs")
+    inline_max_us: int = Field(
+        500, ge=0, description="run a one-row request on the event loop (no hop to the model's thread) when it is "
+        "the only request in flight and its model is idle, if the model's measured one-row run takes at most "
+        "this many µs; 0 = always hop")
     max_body_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="larger request bodies are rejected with 413"
     )

@@ -18,10 +18,9 @@ from service.batching import (
     ClientGone,
     DynamicBatcher,
     QueueFull,
-    merge,
-    split,
 )
 from service.errors import BadRequest
+from service.padding import merge, split
 from service.package import BatchingConfig
 from service.settings import Settings
 from service.stats import ModelStats

@@ -33,7 +33,8 @@ def test_stats_count_successes_and_failures(client: httpx.Client) -> None:
     inf_b, inf_a = before["inference_stats"], after["inference_stats"]
     for key in ("success", "queue", "compute_input", "compute_infer", "compute_output"):
         assert inf_a[key]["count"] == inf_b[key]["count"] + 3
-        assert inf_a[key]["ns"] > inf_b[key]["ns"]
+        # a lone request on an idle model runs inline (service/inline.py): it queued for 0 ns
+        assert inf_a[key]["ns"] >= inf_b[key]["ns"] if key == "queue" else inf_a[key]["ns"] > inf_b[key]["ns"]
     assert inf_a["fail"]["count"] == inf_b["fail"]["count"] + 1
     assert after["inference_count"] == before["inference_count"] + 3
     assert after["execution_count"] == before["execution_count"] + 3
