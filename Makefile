@@ -39,7 +39,7 @@ test: install-dev container-setup
 models: install-dev
 	$(BIN)/rnn-serve models
 
-# Serving benchmark (≈8 min; BENCH_ARGS=--quick ≈3 min): markdown on stdout and in out/bench/.
+# Serving benchmark (≈15 min; BENCH_ARGS=--quick ≈4 min): markdown on stdout and in out/bench/.
 bench: install-dev
 	$(BIN)/python -m service.bench $(BENCH_ARGS)
 

@@ -34,8 +34,7 @@ import numpy as np
 
 from service.errors import ServiceError
 from service.padding import PaddedCost, merge, plan, split
-from service.package import BatchingConfig
-from service.settings import Settings
+from service.batch_policy import BatchPolicy
 from service.timing import now_ns
 
 log = logging.getLogger("rnn_serve.batching")
@@ -73,33 +72,6 @@ def client_gone(receive: Any) -> bool:
 
 class BatchRecorder(Protocol):
     def record_batch(self, size: int, input_ns: int, infer_ns: int, output_ns: int) -> None: ...
-
-
-@dataclass(frozen=True)
-class BatchPolicy:
-    """The batching settings in force for one model, and where they came from."""
-
-    enabled: bool
-    max_batch_size: int
-    max_queue_delay_us: int
-    max_queue_size: int
-    source: str
-
-    @classmethod
-    def resolve(cls, settings: Settings, package: BatchingConfig) -> BatchPolicy:
-        """``batching=on``: the settings' batch_* values; ``package``: model.json; ``off``: none."""
-        if settings.batching == "off":
-            return cls(False, 1, 0, settings.max_queue_size, "settings (batching=off)")
-        if settings.batching == "package":
-            return cls(package.max_batch_size > 1, package.max_batch_size, package.max_queue_delay_us,
-                       package.max_queue_size, "model.json batching")
-        return cls(settings.batch_max_size > 1, settings.batch_max_size, settings.max_queue_delay_us,
-                   settings.max_queue_size, "settings (batching=on)")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"enabled": self.enabled, "max_batch_size": self.max_batch_size,
-                "max_queue_delay_us": self.max_queue_delay_us, "max_queue_size": self.max_queue_size,
-                "source": self.source}
 
 
 @dataclass(eq=False)
@@ -193,7 +165,7 @@ class DynamicBatcher:
         self._busy = True
         submitted = now_ns()
         try:
-            (run,) = await loop.run_in_executor(self._executor, self._run_batch, [inputs])
+            (run,) = await loop.run_in_executor(self._executor, self.run_parts, [inputs])
         finally:
             self._busy = False
             if self._queue:
@@ -253,9 +225,10 @@ class DynamicBatcher:
             rows += item.rows
         return batch
 
-    def _run_batch(self, parts: list[Tensors]) -> list[_Run]:
-        """On the model's thread: merge, run, split; with a fitted :attr:`cost` and padding, the
-        parts are first grouped into runs of similar length (:mod:`service.length_groups`)."""
+    def run_parts(self, parts: list[Tensors]) -> list[_Run]:
+        """Merge, run, split, on the calling thread (the model's thread when serving); with a
+        fitted :attr:`cost` and padding, the parts first go into runs of similar length
+        (:mod:`service.padding`). Public so benchmarks can time it without the event loop."""
         if len(parts) == 1:
             started = now_ns()
             outputs = self._run(parts[0])
@@ -277,7 +250,7 @@ class DynamicBatcher:
 
     async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
         try:
-            runs = await loop.run_in_executor(self._executor, self._run_batch, [p.inputs for p in batch])
+            runs = await loop.run_in_executor(self._executor, self.run_parts, [p.inputs for p in batch])
         except Exception as exc:  # the whole batch failed: every member gets the error
             for p in batch:
                 if not p.future.done():

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from service.batching import BatchPolicy
+from service.batch_policy import BatchPolicy
+from service.inline import ACTIVITY
 from service.package import MODEL_FILE, read_package
 from service.runtime import ModelRunner, Tensors
 from service.settings import Settings
@@ -28,10 +29,14 @@ async def _drive(runner: ModelRunner, inputs: list[Tensors], callers: int, secon
     async def caller(k: int) -> None:
         nonlocal done
         i = k
-        while time.perf_counter() < stop:
-            await runner.infer(inputs[i % len(inputs)])
-            done += 1
-            i += callers
+        ACTIVITY.requests += 1  # each caller is a request in flight, as the HTTP middleware counts them
+        try:
+            while time.perf_counter() < stop:
+                await runner.infer(inputs[i % len(inputs)])
+                done += 1
+                i += callers
+        finally:
+            ACTIVITY.requests -= 1
 
     await asyncio.gather(*(caller(k) for k in range(callers)))
     return done

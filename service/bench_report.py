@@ -96,6 +96,32 @@ def _by_client(models: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _cpu_table(models: dict[str, Any], cpus: int) -> list[str]:
+    """Where a request's CPU goes at each mode's sustained rate (``service.bench_load``), and the
+    on/off ratio that CPU alone would allow: with server and client sharing the cores, the rate
+    can rise by batching only as far as the CPU per request falls."""
+    lines = ["", "CPU per request at the sustained rate (server: every thread of the process, user + system; "
+             "session.run: Triton batch_stats, wall time, which under load includes waiting for a core and for "
+             "the GIL; client: the load generator, on the same cores). CPU-bound rate = "
+             f"{cpus} cores / (server + client CPU per request):", "",
+             "| model | mode | req/s | server CPU µs/req | session.run wall µs/req | client CPU µs/req "
+             "| CPU-bound rate | CPU-bound on/off |", "|---|---|---|---|---|---|---|---|"]
+    for name, m in models.items():
+        bounds: dict[str, float] = {}
+        for mode in ("off", "on"):
+            at = (m.get(f"load_{mode}") or {}).get("at_sustained") or {}
+            if "server_cpu_us_per_request" not in at:
+                continue
+            server, run, client = (at["server_cpu_us_per_request"], at["session_run_us_per_request"],
+                                   at["client_cpu_us_per_request"])
+            if server + client > 0:
+                bounds[mode] = cpus * 1e6 / (server + client)
+            ratio = _f(_ratio(bounds.get("on"), bounds.get("off")), 2) + "×" if mode == "on" else ""
+            lines.append(f"| {name} | {mode} | {_f(at['throughput_rps'], 0)} | {server:.0f} | {run:.0f} "
+                         f"| {client:.0f} | {_f(bounds.get(mode), 0)} | {ratio} |")
+    return lines if len(lines) > 4 else []
+
+
 def markdown(results: dict[str, Any]) -> str:
     meta, runtime, models = results["metadata"], results.get("runtime") or {}, results["models"]
     batching = runtime.get("batching", {})
@@ -141,6 +167,7 @@ def markdown(results: dict[str, Any]) -> str:
         )
     if wrk:
         lines += _by_client(models)
+    lines += _cpu_table(models, meta["cpus"])
     lines += ["", f"GRU/LSTM (< 1: GRU faster / lower; for throughput > 1: GRU serves more; (a), (b) from {client}):", "",
               "| task | (a) raw run p50 | (b) HTTP p50 (on) | (c) off | (c) on | (c') in-process on |",
               "|---|---|---|---|---|---|"]

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from service.batching import BatchPolicy, BatchRecorder, DynamicBatcher
+from service.batch_policy import BatchPolicy
+from service.batching import BatchRecorder, DynamicBatcher
 from service.errors import BadRequest
 from service.inline import ACTIVITY
 from service.padding import PaddedCost, time_median_us

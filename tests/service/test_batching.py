@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from service.batch_policy import BatchPolicy
 from service.batching import (
     CLIENT_RECEIVE,
-    BatchPolicy,
     ClientGone,
     DynamicBatcher,
     QueueFull,
