@@ -175,7 +175,7 @@ class ModelRunner:
         one_row = {k: v[:1] for k, v in inputs.items()}
         if runs > 0:
             self.run(one_row)
-            self.one_row_us = time_median_us(lambda: self.run(one_row), repeats=max(runs, 5))
+            self.one_row_us = round(time_median_us(lambda: self.run(one_row), repeats=max(runs, 5)), 1)
             # a batching delay asks requests to wait for company: never skip it
             waits = self.batcher is not None and self.policy.max_queue_delay_us > 0
             self.inline = self.one_row_us <= self.inline_max_us and not waits
