@@ -32,9 +32,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from service.batch_policy import BatchPolicy
 from service.errors import ServiceError
 from service.padding import PaddedCost, merge, plan, split
-from service.batch_policy import BatchPolicy
 from service.timing import now_ns
 
 log = logging.getLogger("rnn_serve.batching")

@@ -26,10 +26,10 @@ BUCKETS = (
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
-class _RequestIds:
+class RequestIds:
     """Unique request IDs without a ``uuid4()`` per request (an ``os.urandom`` system call each,
-    2–3 % of the event loop's time under load): a random per-process prefix and a counter.
-    32 hex characters, like a uuid4's hex, so logs and clients see the same shape."""
+    2–3 % of the event loop's time under load): a random prefix per app (made when the app is,
+    so forked workers differ) and a counter. 32 hex characters, like a uuid4's hex."""
 
     def __init__(self) -> None:
         self._prefix = os.urandom(8).hex()
@@ -37,9 +37,6 @@ class _RequestIds:
 
     def next(self) -> bytes:
         return f"{self._prefix}{next(self._count):016x}".encode()
-
-
-_IDS = _RequestIds()
 
 
 class Metrics:
@@ -92,13 +89,14 @@ class RequestMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self.ids = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
-        request_id = incoming if _REQUEST_ID.match(incoming.decode("latin-1")) else _IDS.next()
+        request_id = incoming if _REQUEST_ID.match(incoming.decode("latin-1")) else self.ids.next()
         status = 500
 
         async def send_with_id(message: Message) -> None:

@@ -142,12 +142,12 @@ class ModelRunner:
         one-row request on an idle model runs inline instead (:mod:`service.inline`).
         """
         rows = next(iter(inputs.values())).shape[0]
-        if self.inline and rows == 1 and ACTIVITY.alone() and self._idle():
-            await asyncio.sleep(0)  # let requests already read by the loop start (and be counted)
-        if self.inline and rows == 1 and ACTIVITY.alone() and self._idle():
-            outputs, started, ended = self._timed_run(inputs)
-            self._record(rows, ended - started)
-            return InferResult(outputs, 0, ended - started, rows)
+        if self._may_run_inline(rows):
+            await asyncio.sleep(0)  # let requests the loop has already read start (and be counted)
+            if self._may_run_inline(rows):
+                outputs, started, ended = self._timed_run(inputs)
+                self._record(rows, ended - started)
+                return InferResult(outputs, 0, ended - started, rows)
         if self.batcher is not None:
             return InferResult(*await self.batcher.infer(inputs))
         loop = asyncio.get_running_loop()
@@ -160,9 +160,11 @@ class ModelRunner:
         self._record(rows, ended - started)
         return InferResult(outputs, (started - submitted) + (now_ns() - ended), ended - started, rows)
 
-    def _idle(self) -> bool:
-        """Nothing of this model's is queued or on its thread."""
-        return self._hops == 0 and (self.batcher is None or self.batcher.idle)
+    def _may_run_inline(self, rows: int) -> bool:
+        """One row, inline allowed for this model, no other request in flight, and nothing of
+        this model's queued or on its thread."""
+        return (self.inline and rows == 1 and ACTIVITY.alone() and self._hops == 0
+                and (self.batcher is None or self.batcher.idle))
 
     def _record(self, rows: int, infer_ns: int) -> None:
         if self._recorder is not None:
@@ -174,7 +176,6 @@ class ModelRunner:
         its run-cost model fitted here."""
         one_row = {k: v[:1] for k, v in inputs.items()}
         if runs > 0:
-            self.run(one_row)
             self.one_row_us = round(time_median_us(lambda: self.run(one_row), repeats=max(runs, 5)), 1)
             # a batching delay asks requests to wait for company: never skip it
             waits = self.batcher is not None and self.policy.max_queue_delay_us > 0
