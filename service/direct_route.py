@@ -1,10 +1,9 @@
 """``DirectRoute``: a FastAPI route that is documented like any other but called directly.
 
 Why: for every request FastAPI's own handler solves the endpoint's dependencies, validates its
-parameters and builds a response model, which costs ~60 µs per request on this machine (measured
-in-process on the sentiment predict route: 376 → 313 µs per request). The hot prediction routes
-read their body themselves and already return a finished ``Response``, so that work buys
-nothing there. A ``DirectRoute`` keeps everything FastAPI derives from the endpoint's signature
+parameters and prepares response-model handling. The hot prediction routes read their body
+themselves and already return a finished ``Response``, so that per-request work buys nothing
+there. A ``DirectRoute`` keeps everything FastAPI derives from the endpoint's signature
 (OpenAPI schema, path matching, error handlers) and replaces only the per-request call: the
 endpoint gets the ``Request``, its path parameters, and its optional string query parameters,
 all as strings, exactly as FastAPI would pass them for ``str`` annotations.

@@ -1,7 +1,8 @@
 """When a request may run its model on the event loop instead of hopping to the model's thread.
 
-Why: handing ``session.run`` to the model's thread and back costs 60–80 µs on this machine (two
-thread wake-ups; ``service/bench_overhead.py``), which is as much as a whole sentiment inference.
+Why: handing ``session.run`` to the model's thread and back costs about 100 µs on this machine
+(two thread wake-ups; ``python -m service.bench_overhead``: 56.7 µs inline vs 157.7 µs via the
+executor), more than a whole sentiment inference.
 The hop exists so the event loop never stalls while other requests wait. When this request is
 the only one in flight in the process and its model is idle, nobody is waiting, so the hop buys
 nothing. Running inline is then allowed only for one-row requests of models whose measured
