@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install install-dev models bench container-setup clean
+.PHONY: run test lint install install-dev models bench container-setup clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,14 @@ container-setup:
 	@if [ -x ../shared/container/setup.sh ]; then ../shared/container/setup.sh; \
 	else echo "no ../shared/container: container tests will skip unless docker or podman is present"; fi
 
-test: install-dev container-setup
+# Format, lint and types on the shipped packages and the benchmarks (settings in pyproject.toml).
+LINTED := service export loadtest benchmarks
+lint: install-dev
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy
+
+test: lint container-setup
 	$(BIN)/python -m pytest
 
 models: install-dev

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from service.errors import ClientGone, InternalError, ServiceError
 from service.tasks.base import from_validation_error
@@ -27,6 +28,17 @@ def error_response(err: ServiceError) -> Response:
     return Response(
         orjson.dumps(err.body()), status_code=err.status, media_type="application/json", headers=err.headers or None
     )
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only its first route's)."""
+    routes = request.app.router.routes
+    allowed = [m for m in _METHODS
+               if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)]
+    return ", ".join(allowed)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -44,6 +56,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         err = ServiceError(f"{exc.detail}: {request.method} {request.url.path}", status=exc.status_code)
         err.headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            err.headers["Allow"] = allowed_methods(request)
         return error_response(err)
 
     @app.exception_handler(Exception)

@@ -39,7 +39,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._awaiting_headers = True
-        self._header_bytes = 0
+        self._header_bytes = 0  # names + values of the complete header fields parsed so far
+        self._pending_header_bytes = 0  # raw bytes read while the headers were still incomplete
         self._header_timer: TimerHandle | None = None
         self._boundary_in_read = False
         self._refused = False
@@ -68,7 +69,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _headers_too_slow(self) -> None:
         self._header_timer = None
-        if self._awaiting_headers and self._header_bytes:
+        if self._awaiting_headers and (self._header_bytes or self._pending_header_bytes or self.headers):
             self._refuse(408, "headers", f"all request headers within header_timeout_s ({self.header_timeout_s:g} s)")
         elif self._awaiting_headers and not self.transport.is_closing():
             self.transport.close()  # a connection that never sent a byte: nobody to answer
@@ -106,10 +107,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._boundary_in_read = False
         super().data_received(data)
-        # a read in which some request's headers or body ended carries that request's bytes, not only headers
+        # Headers still incomplete after this read: its bytes are header bytes (a read in which some
+        # request's headers or body ended also carries that request's bytes), so a header that
+        # trickles in over many reads is refused before it is buffered whole.
         if self._awaiting_headers and not self._refused and not self._boundary_in_read:
-            self._header_bytes += len(data)
-            if self._header_bytes > self.max_header_bytes:
+            self._pending_header_bytes += len(data)
+            if self._pending_header_bytes > self.max_header_bytes:
                 self._refuse(
                     431, "headers", f"request headers of at most {self.max_header_bytes} bytes (max_header_bytes)"
                 )
@@ -121,12 +124,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._awaiting_headers = True
-        self._header_bytes = 0
+        self._header_bytes = self._pending_header_bytes = 0
         self._arm_header_timer()
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)
         if len(self.headers) >= self.max_headers:
             self._refuse(431, "headers", f"at most {self.max_headers} request header fields (max_headers)")
+            raise _Refused
+        if self._header_bytes > self.max_header_bytes:
+            self._refuse(431, "headers", f"request headers of at most {self.max_header_bytes} bytes (max_header_bytes)")
             raise _Refused
         super().on_header(name, value)
 
@@ -140,4 +147,4 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._boundary_in_read = True
         self._awaiting_headers = True
-        self._header_bytes = 0
+        self._header_bytes = self._pending_header_bytes = 0

@@ -29,7 +29,8 @@ def normalize(rows: np.ndarray, cfg: ForecastPreprocessing, field: str | None = 
     With ``field`` (a request's values), z-scores that overflow float32 are refused: a finite
     raw value far outside the training range can still become ``inf`` once scaled.
     """
-    z: np.ndarray = ((rows - np.asarray(cfg.mean)) / np.asarray(cfg.std)).astype(np.float32)
+    with np.errstate(over="ignore"):
+        z: np.ndarray = ((rows - np.asarray(cfg.mean)) / np.asarray(cfg.std)).astype(np.float32)
     if field is not None and not np.all(np.isfinite(z)):
         raise PreprocessError(field, "values too far from the training range: their z-scores overflow float32")
     return z
@@ -38,7 +39,8 @@ def normalize(rows: np.ndarray, cfg: ForecastPreprocessing, field: str | None = 
 def denormalize_target(z: np.ndarray, cfg: ForecastPreprocessing, field: str | None = None) -> np.ndarray:
     """Z-scored target values → target units (e.g. °C); with ``field``, an overflow is refused."""
     col = cfg.variables.index(cfg.target)
-    values = (z * cfg.std[col] + cfg.mean[col]).astype(np.float32)
+    with np.errstate(over="ignore"):
+        values = (z * cfg.std[col] + cfg.mean[col]).astype(np.float32)
     if field is not None and not np.all(np.isfinite(values)):
         raise PreprocessError(field, "values too far from the training range: the forecast overflows float32")
     return values
@@ -47,7 +49,8 @@ def denormalize_target(z: np.ndarray, cfg: ForecastPreprocessing, field: str | N
 def _as_float32(values: np.ndarray, field: str, what: str) -> np.ndarray:
     """float32 copy of ``values``; refuse any value that is not finite *after* the conversion
     (1e300 is a finite float64 but ``inf`` as float32, the dtype the model runs in)."""
-    out = values.astype(np.float32)
+    with np.errstate(over="ignore"):  # an overflow is reported below, as the client's error
+        out = values.astype(np.float32)
     if not np.all(np.isfinite(out)):
         raise PreprocessError(field, f"{what} must be finite float32 numbers (|x| ≤ 3.4e38; no NaN or Inf)")
     return out

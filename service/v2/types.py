@@ -105,7 +105,7 @@ def check_name(value: Any, where: str) -> str:
 
 
 def check_datatype(value: Any, where: str) -> str:
-    if value not in WIRE_DTYPES:
+    if not isinstance(value, str) or value not in WIRE_DTYPES:
         raise bad_field(BadRequest, f"{where}datatype", f"must be one of {sorted(WIRE_DTYPES)}; got {value!r}")
     return str(value)
 
