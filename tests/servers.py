@@ -81,6 +81,7 @@ def run_server(
     ready_path: str = "/v2/health/live",
     timeout: float = 60.0,
     cpus: str | None = None,
+    cwd: Path | None = None,
 ) -> Iterator[Server]:
     """Run ``rnn-serve serve`` on a free port; yield once ``ready_path`` answers 200; stop by PID.
 
@@ -88,7 +89,8 @@ def run_server(
     ``cpus`` is a ``taskset -c`` CPU list (``"1"``, ``"0,2-3"``): the server (and every thread and
     child it starts) runs only there, so a benchmark client on another core does not steal the
     server's CPU. Where ``taskset`` is missing the server runs unpinned and ``Server.cpus`` is None,
-    so a caller can report what actually happened rather than what it asked for.
+    so a caller can report what actually happened rather than what it asked for. ``cwd`` runs the
+    server from another checkout of the project (its ``service`` package shadows this one's).
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -104,7 +106,7 @@ def run_server(
     log_path = Path(log_dir) / f"server-{port}.log" if log_dir is not None else None
     with open(log_path or os.devnull, "wb") as log:
         proc = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+            cmd, cwd=cwd or REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
     try:

@@ -94,7 +94,7 @@ class DynamicBatcher:
     """One model's queue and the coroutine that turns it into batched runs.
 
     ``run`` is the model's synchronous ``session.run`` wrapper; ``executor`` its one thread.
-    ``infer`` has the runner seam's signature: ``(outputs, queue_ns, inference_ns, batch_size)``.
+    ``infer`` returns ``(outputs, queue_ns, inference_ns, batch rows)``; the runner wraps it.
     """
 
     def __init__(
@@ -235,7 +235,7 @@ class DynamicBatcher:
     def run_parts(self, parts: list[Tensors]) -> list[_Run]:
         """Merge, run, split, on the calling thread (the model's thread when serving); with a
         fitted :attr:`cost` and padding, the parts first go into runs of similar length
-        (:mod:`service.padding`). Public so benchmarks can time it without the event loop."""
+        (:mod:`service.batching.padding`). Public so benchmarks can time it without the event loop."""
         if len(parts) == 1:
             started = now_ns()
             outputs = self._run(parts[0])

@@ -4,7 +4,7 @@ length-aware runs (:func:`plan`): pad less, run a few times.
 Why: a recurrent layer walks every step of the padded batch, so one run of B rows padded to the
 longest costs about ``call + steps·(step + B·row_step)``. SST-2 sentences range from 1 to ~50
 tokens; one run of 32 of them padded to the longest was *slower* than 32 separate runs (0.7× the
-rows per second; ``python -m service.bench_padding``). Sorting the batch by length and cutting it
+rows per second; ``python -m benchmarks.bench_padding``). Sorting the batch by length and cutting it
 into a few runs of similar lengths gets 1.3–1.4× instead, on the same draws. The answers do not
 change: every row is still read at its own last step (``lengths`` → ``sequence_lens``).
 

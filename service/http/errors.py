@@ -36,8 +36,7 @@ _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 def allowed_methods(request: Request) -> str:
     """Every method some route serves at this path (Starlette names only its first route's)."""
     routes = request.app.router.routes
-    allowed = [m for m in _METHODS
-               if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)]
+    allowed = [m for m in _METHODS if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)]
     return ", ".join(allowed)
 
 

@@ -68,13 +68,24 @@ class Metrics:
         #: 404 names cannot grow the label set without bound.
         self.known_names: set[str] = set()
 
+    def add_models(self, names: list[str]) -> None:
+        """Label the models worth a label, and create their latency series at zero now: a
+        Prometheus ``rate()`` needs a sample from before a series' first request."""
+        self.known_names.update(names)
+        for name in names:
+            for phase in PHASES:
+                self._child(name, phase)
+
+    def _child(self, model: str, phase: str) -> Any:
+        key = (model, phase)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.latency.labels(model=model, phase=phase)
+        return child
+
     def observe(self, model: str, timing: Timing) -> None:
         for phase in PHASES:
-            key = (model, phase)
-            child = self._children.get(key)
-            if child is None:
-                child = self._children[key] = self.latency.labels(model=model, phase=phase)
-            child.observe(getattr(timing, f"{phase}_ns") / 1e9)
+            self._child(model, phase).observe(getattr(timing, f"{phase}_ns") / 1e9)
 
     def count_request(self, model: str, route: str, status: int) -> None:
         """``requests{model,route,status}`` += 1, with the child cached: ``labels()`` costs µs."""

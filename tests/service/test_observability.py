@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 
+from tests.servers import run_server
 from tests.service.conftest import history
+from tests.service.tiny_models import build_tiny_repository
 
 
 def _stats(client: httpx.Client, name: str) -> dict:
@@ -33,7 +36,7 @@ def test_stats_count_successes_and_failures(client: httpx.Client) -> None:
     inf_b, inf_a = before["inference_stats"], after["inference_stats"]
     for key in ("success", "queue", "compute_input", "compute_infer", "compute_output"):
         assert inf_a[key]["count"] == inf_b[key]["count"] + 3
-        # a lone request on an idle model runs inline (service/inline.py): it queued for 0 ns
+        # a lone request on an idle model runs inline (service/runtime/activity.py): it queued for 0 ns
         assert inf_a[key]["ns"] >= inf_b[key]["ns"] if key == "queue" else inf_a[key]["ns"] > inf_b[key]["ns"]
     assert inf_a["fail"]["count"] == inf_b["fail"]["count"] + 1
     assert after["inference_count"] == before["inference_count"] + 3
@@ -64,3 +67,13 @@ def test_prometheus_moves_with_traffic(client: httpx.Client) -> None:
         assert count - _metric(before, "rnn_serve_latency_seconds_count", model="sentiment-lstm", phase=phase) == 4
     assert 'le="5e-05"' in text and 'le="10.0"' in text
     assert "rnn_serve_requests_in_flight" in text
+
+
+def test_latency_series_exist_before_the_first_request(tmp_path: Path) -> None:
+    """A Prometheus ``rate()`` over the first requests needs each series scraped once before them."""
+    repo = build_tiny_repository(tmp_path / "models", names=("forecast-gru", "sentiment-lstm"))
+    with run_server(repo, ready_path="/v2/health/ready") as srv:
+        text = httpx.get(f"{srv.url}/metrics").text
+    for model in ("forecast-gru", "sentiment-lstm"):
+        for phase in ("queue", "preprocess", "inference", "postprocess", "total"):
+            assert f'rnn_serve_latency_seconds_count{{model="{model}",phase="{phase}"}} 0.0' in text
