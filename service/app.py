@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         repository = await asyncio.to_thread(ModelRepository.load, settings)
         streaming = await asyncio.to_thread(Streaming.load, repository, settings)
-        metrics.add_models(list(repository.models))
+        metrics.add_models([*repository.models, *(v.name for v in streaming.variants.values())])
         metrics.known_names.update(m.package.task for m in repository.models.values() if m.package)
         metrics.registry.register(BatchCollector(repository.models.values))
         metrics.registry.register(SessionCollector(streaming))

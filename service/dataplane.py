@@ -19,18 +19,27 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from service.errors import InvalidInput, ModelNotFound, bad_field
+from service.errors import BadRequest, InvalidInput, ModelNotFound, bad_field
 from service.observability.metrics import Metrics
 from service.preprocess.errors import PreprocessError
 from service.runtime.repository import LoadedModel, ModelRepository
 from service.runtime.runner import ClientGone, Tensors
+from service.runtime.step import StepModel
 from service.settings import Settings
 from service.streaming.store import SequenceNotStarted, SessionNotFound, StreamSession
-from service.streaming.streams import Streaming
+from service.streaming.streams import STREAM_SUFFIX, Streaming, StreamVariant
 from service.tasks import TASKS
 from service.timing import Timing, now_ns
 from service.v2 import config as v2_config
-from service.v2.types import InferRequest, InferResponse, bind_inputs, select_outputs, sequence_of
+from service.v2.stats import ModelStats
+from service.v2.types import (
+    InferRequest,
+    InferResponse,
+    SequenceParams,
+    bind_inputs,
+    select_outputs,
+    sequence_of,
+)
 
 T = TypeVar("T")
 #: the body, read by the front end when the data plane asks for it (inside the request's timing)
@@ -54,19 +63,20 @@ class DataPlane:
 
     # ---- what every request shares -----------------------------------------------------------
     @asynccontextmanager
-    async def _call(self, model: LoadedModel, timing: Timing) -> AsyncIterator[None]:
-        """Record the request as a success (with ``timing.batch_size`` rows) or a failure, once."""
+    async def _call(self, name: str, stats: ModelStats, timing: Timing) -> AsyncIterator[None]:
+        """Record the request as a success (with ``timing.rows`` rows) or a failure, once, in the
+        statistics of the model it named (``stats``) and in Prometheus."""
         try:
             yield
         except PreprocessError as exc:
-            model.stats.record_failure(now_ns() - timing.start_ns)
+            stats.record_failure(now_ns() - timing.start_ns)
             raise bad_field(InvalidInput, exc.field, exc.rule) from None
         except BaseException:
-            model.stats.record_failure(now_ns() - timing.start_ns)
+            stats.record_failure(now_ns() - timing.start_ns)
             raise
         timing.finish()
-        model.stats.record_success(timing, timing.rows)
-        self.metrics.observe(model.name, timing)
+        stats.record_success(timing, timing.rows)
+        self.metrics.observe(name, timing)
 
     async def _decode(self, size: int, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the loop for a small body, on a worker thread for a large one."""
@@ -97,7 +107,7 @@ class DataPlane:
     ) -> dict[str, Any]:
         task = model.task
         assert task is not None
-        async with self._call(model, timing):
+        async with self._call(model.name, model.stats, timing):
             started = now_ns()
             inputs = await self._decode(len(body), lambda: task.preprocess(task.parse(body, content_type)))
             timing.preprocess_ns = now_ns() - started
@@ -129,6 +139,17 @@ class DataPlane:
         return Prediction({"task": task, "results": results, "timing": timing.as_dict()}, timing)
 
     # ---- KServe V2 -----------------------------------------------------------------------------
+    def v2_model(self, name: str, version: str | None = None) -> LoadedModel | StreamVariant:
+        """The model a V2 route names: a package, or a package's stateful ``-stream`` variant."""
+        variant = self.streaming.by_name(name)
+        if variant is None:
+            return self.repository.get(name, version)
+        if version is not None and version != variant.base.version:
+            raise ModelNotFound(
+                f"model {name!r} has no version {version!r}; versions: [{variant.base.version!r}]", field="version"
+            )
+        return variant
+
     async def infer(
         self,
         name: str,
@@ -137,63 +158,74 @@ class DataPlane:
         decode: Callable[[bytes], InferRequest],
         gone: ClientGone | None = None,
     ) -> tuple[InferRequest, InferResponse, Timing]:
-        """A V2 inference request (a sequence chunk when it carries Triton's sequence parameters)."""
+        """A V2 inference request: one-shot on a package, a sequence step on a ``-stream`` model."""
         timing = Timing()
-        model = self.repository.get_ready(name, version)
-        assert model.package is not None and model.task is not None
+        target = self.v2_model(name, version)
+        model = target.base if isinstance(target, StreamVariant) else target
+        self.repository.get_ready(model.name)
         raw = await read()
-        async with self._call(model, timing):
+        stats = target.stats
+        async with self._call(name, stats, timing):
             started = now_ns()
             request = await self._decode(len(raw), decode, raw)
             sequence = sequence_of(request)
-            if sequence is not None:
-                response = await self._sequence_step(
-                    model, request, sequence.id, sequence.start, sequence.end, timing, started, gone
-                )
-            else:
-                task = model.task
-                inputs = task.check_tensors(
-                    bind_inputs(
-                        request,
-                        model.package.inputs,
-                        task.optional_inputs,
-                        self.settings.max_request_rows,
-                        task.max_sequence_length,
+            if isinstance(target, StreamVariant):
+                if sequence is None:
+                    raise bad_field(
+                        BadRequest,
+                        "parameters.sequence_id",
+                        "a stateful model needs a non-zero sequence_id (Triton's sequence parameters)",
                     )
-                )
-                wanted = select_outputs(request, [o.name for o in model.package.outputs])
-                timing.preprocess_ns = now_ns() - started
-                outputs = await self._run(model, inputs, timing, gone)
-                timing.rows = int(next(iter(inputs.values())).shape[0])
-                response = InferResponse(model.name, model.version, [(n, outputs[n]) for n in wanted], {}, request.id)
+                response = await self._sequence_step(target, request, sequence, timing, started, gone)
+            else:
+                if sequence is not None:
+                    raise bad_field(
+                        BadRequest,
+                        "parameters.sequence_id",
+                        f"{name!r} is stateless; send sequences to {name + STREAM_SUFFIX!r}",
+                    )
+                response = await self._one_shot(model, request, timing, started, gone)
         response.parameters = {**timing.as_dict(), **response.parameters}
         return request, response, timing
 
+    async def _one_shot(
+        self, model: LoadedModel, request: InferRequest, timing: Timing, started: int, gone: ClientGone | None
+    ) -> InferResponse:
+        task, package = model.task, model.package
+        assert task is not None and package is not None
+        inputs = task.check_tensors(
+            bind_inputs(
+                request, package.inputs, task.implicit_inputs, self.settings.max_request_rows, task.max_sequence_length
+            )
+        )
+        wanted = select_outputs(request, [o.name for o in package.outputs])
+        timing.preprocess_ns = now_ns() - started
+        outputs = await self._run(model, inputs, timing, gone)
+        timing.rows = int(next(iter(inputs.values())).shape[0])
+        return InferResponse(model.name, model.version, [(n, outputs[n]) for n in wanted], {}, request.id)
+
     async def _sequence_step(
         self,
-        model: LoadedModel,
+        variant: StreamVariant,
         request: InferRequest,
-        sid: str,
-        start: bool,
-        end: bool,
+        sequence: SequenceParams,
         timing: Timing,
         started: int,
         gone: ClientGone | None,
     ) -> InferResponse:
-        """Start/continue/end the stateful session ``sid`` with this request's tensors."""
+        """Start/continue/end the stateful session ``sequence.id`` with this request's tensors."""
+        model, step, store = variant.base, variant.step, self.streaming.store
         assert model.task is not None
-        step = self.streaming.step(model)
-        store = self.streaming.store
         inputs = model.task.check_chunk_tensors(
             bind_inputs(request, step.spec.inputs, frozenset(), 1, model.task.max_sequence_length)
         )
         wanted = select_outputs(request, step.output_names)
         timing.preprocess_ns = now_ns() - started
-        if start:
-            session = store.open(model.name, step.zero_state(), session_id=sid)
+        if sequence.start:
+            session = store.open(model.name, step.zero_state(), session_id=sequence.id)
         else:
             try:
-                session = store.get(model.name, sid)
+                session = store.get(model.name, sequence.id)
             except SessionNotFound as exc:  # Triton: 400, the first request must carry START
                 raise SequenceNotStarted(
                     f"{exc.message}; the first request of a sequence must set sequence_start",
@@ -201,32 +233,26 @@ class DataPlane:
                     rule="a started sequence",
                 ) from None
         async with session.lock:
-            await self._advance(model, session, inputs, timing, gone)
+            await self._advance(step, session, inputs, timing, gone)
             session.chunks += 1
             store.touch(session)
-        if end:
-            store.end(model.name, sid)
+        if sequence.end:
+            store.end(model.name, sequence.id)
         assert session.outputs is not None
         return InferResponse(
-            model.name,
+            variant.name,
             model.version,
             [(n, session.outputs[n]) for n in wanted],
-            {"sequence_id": sid, "sequence_steps": session.steps},
+            {"sequence_id": sequence.id, "sequence_steps": session.steps},
             request.id,
         )
 
     async def _advance(
-        self,
-        model: LoadedModel,
-        session: StreamSession,
-        inputs: Tensors | None,
-        timing: Timing,
-        gone: ClientGone | None,
+        self, step: StepModel, session: StreamSession, inputs: Tensors | None, timing: Timing, gone: ClientGone | None
     ) -> None:
         """Run one chunk from the session's state and keep the new state (caller holds the lock)."""
         if inputs is None:
             return
-        step = self.streaming.step(model)
         outputs, state, result = await step.advance(inputs, session.state, gone)
         session.state, session.outputs = state, outputs
         session.steps += int(next(iter(inputs.values())).shape[1])
@@ -234,24 +260,23 @@ class DataPlane:
         timing.inference_ns += result.inference_ns
         timing.batch_size = timing.rows = 1
 
-    # ---- native streaming sessions ---------------------------------------------------------------
+    # ---- native streaming sessions (on the package's name; they run on its -stream variant) ---------
     def open_session(self, name: str) -> dict[str, Any]:
-        model = self.repository.get_ready(name)
-        step = self.streaming.step(model)
+        variant = self.streaming.variant(self.repository.get_ready(name))
         store = self.streaming.store
-        session = store.open(name, step.zero_state())
+        session = store.open(name, variant.step.zero_state())
+        spec = variant.step.spec
         return {
-            **session.info(step.spec, store.clock()),
+            **session.info(spec, store.clock()),
             "idle_timeout_s": store.idle_timeout_s,
-            "bytes_per_session": step.spec.bytes_per_session,
+            "bytes_per_session": spec.bytes_per_session,
         }
 
     def session_info(self, name: str, session_id: str, end: bool = False) -> dict[str, Any]:
-        model = self.repository.get_ready(name)
-        step = self.streaming.step(model)
+        variant = self.streaming.variant(self.repository.get_ready(name))
         store = self.streaming.store
         session = store.end(name, session_id) if end else store.get(name, session_id)
-        return {**session.info(step.spec, store.clock()), **({"ended": True} if end else {})}
+        return {**session.info(variant.step.spec, store.clock()), **({"ended": True} if end else {})}
 
     async def chunk(
         self,
@@ -267,15 +292,15 @@ class DataPlane:
         model = self.repository.get_ready(name)
         task = model.task
         assert task is not None
-        self.streaming.step(model)
+        variant = self.streaming.variant(model)
         store = self.streaming.store
         session = store.get(name, session_id)
         body = await read()
-        async with session.lock, self._call(model, timing):
+        async with session.lock, self._call(variant.name, variant.stats, timing):
             started = now_ns()
             inputs = await self._decode(len(body), task.chunk_inputs, body, content_type, session.carry)
             timing.preprocess_ns = now_ns() - started
-            await self._advance(model, session, inputs, timing, gone)
+            await self._advance(variant.step, session, inputs, timing, gone)
             started = now_ns()
             predictions = task.postprocess(session.outputs) if session.outputs else []
             timing.postprocess_ns = now_ns() - started
@@ -296,13 +321,30 @@ class DataPlane:
         }
         return Prediction(out, timing)
 
-    # ---- metadata ----------------------------------------------------------------------------------
+    # ---- V2 metadata, configuration and statistics ----------------------------------------------
+    def metadata(self, name: str, version: str | None) -> dict[str, Any]:
+        target = self.v2_model(name, version)
+        if isinstance(target, StreamVariant):
+            return v2_config.stream_metadata(target)
+        return v2_config.metadata(target)
+
+    def ready(self, name: str, version: str | None) -> None:
+        """Raise 503 unless the model ``name`` (or the package behind a ``-stream`` model) is ready."""
+        target = self.v2_model(name, version)
+        self.repository.get_ready(target.base.name if isinstance(target, StreamVariant) else target.name)
+
     def model_config(self, name: str, version: str | None) -> dict[str, Any]:
-        model = self.repository.get(name, version)
-        return v2_config.model_config(
-            model, self.settings.max_request_rows, self.streaming.sequence_batching(model.name)
-        )
+        target = self.v2_model(name, version)
+        if isinstance(target, StreamVariant):
+            return v2_config.stream_config(target, self.streaming.sequence_batching(target))
+        return v2_config.model_config(target, self.settings.max_request_rows)
 
     def model_stats(self, name: str | None = None, version: str | None = None) -> dict[str, Any]:
-        models = [self.repository.get(name, version)] if name is not None else list(self.repository.models.values())
-        return {"model_stats": [m.stats.as_triton(m.name, m.version) for m in models]}
+        """Triton statistics of one model, or of every model (packages, then their -stream variants)."""
+        if name is not None:
+            target = self.v2_model(name, version)
+            version_ = target.base.version if isinstance(target, StreamVariant) else target.version
+            return {"model_stats": [target.stats.as_triton(target.name, version_)]}
+        plain = [m.stats.as_triton(m.name, m.version) for m in self.repository.models.values()]
+        stateful = [v.stats.as_triton(v.name, v.base.version) for v in self.streaming.variants.values()]
+        return {"model_stats": plain + stateful}

@@ -27,7 +27,12 @@ def _served_values(app: FastAPI) -> dict[str, list[str]]:
         return {}
     models = plane.repository.models
     tasks = sorted({m.package.task for m in models.values() if m.package is not None})
-    return {"name": sorted(models), "task": tasks, "version": sorted({m.version for m in models.values()})}
+    stateful = [v.name for v in plane.streaming.variants.values()]
+    return {
+        "name": sorted([*models, *stateful]),
+        "task": tasks,
+        "version": sorted({m.version for m in models.values()}),
+    }
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from service.errors import ModelNotReady
 from service.http.body import json_response, plane, reader
 from service.http.direct_route import DirectRoute
 from service.http.openapi import BODY_ERRORS, V2_INFER_BODY, error_responses
-from service.v2 import config
 from service.v2.codec import decode_request, encode_response
 
 router = APIRouter(prefix="/v2", tags=["KServe V2 (Triton-compatible)"])
@@ -53,11 +52,11 @@ async def all_stats(request: Request) -> Response:
 
 
 async def _metadata(request: Request, name: str, version: str | None) -> Response:
-    return json_response(config.metadata(plane(request).repository.get(name, version)))
+    return json_response(plane(request).metadata(name, version))
 
 
 async def _ready(request: Request, name: str, version: str | None) -> Response:
-    plane(request).repository.get_ready(name, version)
+    plane(request).ready(name, version)
     return json_response({"name": name, "ready": True})
 
 

@@ -64,7 +64,7 @@ class SessionCollector(Collector):
         store = self._streaming.store
         count = GaugeMetricFamily("rnn_serve_stream_sessions", "Open streaming sessions", labels=["model"])
         held = GaugeMetricFamily("rnn_serve_stream_state_bytes", "State bytes held by open sessions", labels=["model"])
-        per_model: dict[str, list[int]] = {name: [0, 0] for name in self._streaming.steps}
+        per_model: dict[str, list[int]] = {name: [0, 0] for name in self._streaming.variants}
         for (model, _), session in list(store.sessions.items()):
             entry = per_model.setdefault(model, [0, 0])
             entry[0] += 1

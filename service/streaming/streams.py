@@ -1,8 +1,13 @@
-"""``Streaming``: the session store plus each model's step model, loaded beside the repository.
+"""``Streaming``: the session store plus each model's stateful variant, loaded beside the repository.
 
-Step models run on :class:`~service.runtime.step.StepModel`, i.e. on the same runner as the
-one-shot models (own thread, inline when alone and small, the same error mapping); their runs
-count in the model's statistics like any other execution.
+A package with a step model is served twice, as Triton serves a stateless and a stateful model:
+``forecast-gru`` (one-shot, dynamic batching) and ``forecast-gru-stream`` (:class:`StreamVariant`,
+Triton's sequence batcher: V2 requests carry ``sequence_id``/``sequence_start``/``sequence_end``).
+A model has one scheduler, so perf_analyzer measures the plain path on the plain name and
+sequences on the ``-stream`` name. The native session endpoints use the plain name and run on
+the same variant. Step models run on :class:`~service.runtime.step.StepModel`, i.e. on the same
+runner as the one-shot models (own thread, inline when alone and small, the same error mapping),
+and count in the variant's own statistics.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from service.errors import ServiceError
@@ -19,6 +25,10 @@ from service.runtime.sessions import SessionConfig
 from service.runtime.step import StepModel
 from service.settings import Settings
 from service.streaming.store import SessionStore
+from service.v2.stats import ModelStats
+
+#: the suffix of a package's stateful variant (``forecast-gru`` → ``forecast-gru-stream``)
+STREAM_SUFFIX = "-stream"
 
 log = logging.getLogger("rnn_serve.streaming")
 
@@ -29,8 +39,18 @@ class StreamingUnavailable(ServiceError):
     status = 400
 
 
-def _open_step(model: LoadedModel, settings: Settings) -> StepModel:
-    """Open, check and warm up one package's step model."""
+@dataclass
+class StreamVariant:
+    """The stateful model ``<base>-stream``: the base package's step model and its own statistics."""
+
+    name: str
+    base: LoadedModel
+    step: StepModel
+    stats: ModelStats
+
+
+def _open_step(model: LoadedModel, settings: Settings, stats: ModelStats) -> StepModel:
+    """Open, check and warm up one package's step model; its runs count in ``stats``."""
     assert model.package is not None and model.package.streaming is not None and model.task is not None
     spec = model.package.streaming
     path = verify_streaming(model.folder, spec) if settings.verify_sha256 else model.folder / spec.file
@@ -39,7 +59,7 @@ def _open_step(model: LoadedModel, settings: Settings) -> StepModel:
         path,
         spec,
         SessionConfig.from_settings(settings),
-        recorder=model.stats,
+        recorder=stats,
         inline_max_us=settings.inline_max_us,
     )
     example = model.task.example_inputs()[spec.inputs[0].name][:, :4]
@@ -48,11 +68,13 @@ def _open_step(model: LoadedModel, settings: Settings) -> StepModel:
 
 
 class Streaming:
-    """The session store and the step models of every ready package that declares one."""
+    """The session store and the stateful variant of every ready package with a step model."""
 
-    def __init__(self, settings: Settings, steps: dict[str, StepModel], errors: dict[str, str]) -> None:
+    def __init__(self, settings: Settings, variants: dict[str, StreamVariant], errors: dict[str, str]) -> None:
         self.store = SessionStore(settings.stream_max_sessions, settings.stream_idle_timeout_s)
-        self.steps = steps
+        #: by the *base* model's name
+        self.variants = variants
+        self._by_name = {v.name: v for v in variants.values()}
         #: model → why it cannot stream (reported by ``GET /v1/sessions``)
         self.errors = errors
         self.reap_interval_s = settings.stream_reap_interval_s
@@ -61,26 +83,34 @@ class Streaming:
     @classmethod
     def load(cls, repository: ModelRepository, settings: Settings) -> Streaming:
         """A failure disables streaming for that model only; its one-shot API stays up."""
-        steps: dict[str, StepModel] = {}
+        variants: dict[str, StreamVariant] = {}
         errors: dict[str, str] = {}
         for model in repository.models.values():
             if not model.ready or model.package is None or model.package.streaming is None:
                 continue
             try:
-                steps[model.name] = _open_step(model, settings)
+                stats = ModelStats()
+                variants[model.name] = StreamVariant(
+                    model.name + STREAM_SUFFIX, model, _open_step(model, settings, stats), stats
+                )
             except Exception as exc:  # one broken step model must not take the server down
                 errors[model.name] = f"the step model failed to load: {public_reason(exc)}"
                 log.error("model %s: streaming NOT available: %s: %s", model.name, type(exc).__name__, exc)
-        return cls(settings, steps, errors)
+        return cls(settings, variants, errors)
 
-    def step(self, model: LoadedModel) -> StepModel:
-        found = self.steps.get(model.name)
+    def variant(self, model: LoadedModel) -> StreamVariant:
+        """The stateful variant of ``model``; 400 when it has none."""
+        found = self.variants.get(model.name)
         if found is None:
             why = self.errors.get(model.name, "its package has no step model (model.json streaming)")
             raise StreamingUnavailable(
                 f"model {model.name!r} cannot stream: {why}", field="model", rule="a model with a step model"
             )
         return found
+
+    def by_name(self, name: str) -> StreamVariant | None:
+        """The variant called ``name`` (``<base>-stream``), if there is one."""
+        return self._by_name.get(name)
 
     def overview(self) -> dict[str, Any]:
         """``GET /v1/sessions``: limits, counts and the state bytes each model's session holds."""
@@ -95,20 +125,19 @@ class Streaming:
             "models": {
                 name: {
                     "active": store.count(name),
-                    "recurrent_state_bytes": s.spec.recurrent_state_bytes,
-                    "bytes_per_session": s.spec.bytes_per_session,
-                    "states": [st.model_dump() for st in s.spec.states],
+                    "stateful_model": v.name,
+                    "recurrent_state_bytes": v.step.spec.recurrent_state_bytes,
+                    "bytes_per_session": v.step.spec.bytes_per_session,
+                    "states": [st.model_dump() for st in v.step.spec.states],
                 }
-                for name, s in self.steps.items()
+                for name, v in self.variants.items()
             },
             "unavailable": self.errors,
         }
 
-    def sequence_batching(self, name: str) -> dict[str, Any] | None:
-        """Triton's ``sequence_batching`` block (implicit state) for a model that can stream."""
-        step = self.steps.get(name)
-        if step is None:
-            return None
+    def sequence_batching(self, variant: StreamVariant) -> dict[str, Any]:
+        """Triton's ``sequence_batching`` block (implicit state) of a stateful variant."""
+        step = variant.step
         states = [
             {
                 "input_name": s.input,
@@ -139,5 +168,5 @@ class Streaming:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
-        for step in self.steps.values():
-            step.close()
+        for variant in self.variants.values():
+            variant.step.close()

@@ -3,7 +3,7 @@
 A :class:`Task` holds everything that differs between sentiment, keywords and forecast, for one
 model package: how a raw request body becomes the model's tensors (``parse`` → ``preprocess``)
 and the outputs become answers (``postprocess``), which V2 inputs a client may leave out and how
-they are filled (``check_tensors``), whether rows of different lengths may share a batch
+they are derived (``check_tensors``), whether rows of different lengths may share a batch
 (``pads``), what one streaming chunk is (``chunk_inputs``), the longest sequence any entry point
 accepts (``max_sequence_length``), a warm-up input, and how preprocessed examples become ONNX
 feeds (``feeds``, also used by the exporter, the evaluator and the load tester). Nothing outside
@@ -127,8 +127,10 @@ class Task:
     chunk_examples: ClassVar[dict[str, Any]]
     #: media types the task API accepts besides JSON (a WAV body for keywords)
     binary_media_types: ClassVar[tuple[str, ...]] = ()
-    #: V2 inputs a client may leave out (``check_tensors`` fills them in)
-    optional_inputs: ClassVar[frozenset[str]] = frozenset()
+    #: model inputs the service derives when a V2 client leaves them out (``check_tensors``); they
+    #: are not listed in V2 metadata or config, because generic tools (perf_analyzer) fill every
+    #: listed input with random data, and a random sentence length is not a sentence length
+    implicit_inputs: ClassVar[frozenset[str]] = frozenset()
     #: rows of different lengths share a batch by right-padding (answers unchanged)
     pads: ClassVar[bool] = False
 

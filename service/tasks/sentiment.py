@@ -47,7 +47,7 @@ class SentimentTask(Task):
     chunk_examples: ClassVar[dict[str, Any]] = {
         "sentiment (text continues the sequence)": {"text": "but the acting is wonderful ."}
     }
-    optional_inputs = frozenset({"lengths"})
+    implicit_inputs = frozenset({"lengths"})
     pads = True
 
     def __init__(self, package: ModelPackage, folder: Path, max_request_rows: int) -> None:
@@ -84,15 +84,20 @@ class SentimentTask(Task):
         return answers
 
     def check_tensors(self, inputs: Tensors) -> Tensors:
-        """V2: ids must index the vocabulary; ``lengths`` defaults to the full padded length."""
+        """V2: rows are right-padded with ``<pad>``; without ``lengths`` each row is read up to its last
+        non-pad id. An id outside the vocabulary is an unknown word (``<unk>``), as any id the model
+        has no embedding for must be."""
         tokens = inputs["tokens"]
         if tokens.shape[1] == 0:
             raise bad_field(BadRequest, "tokens", "sequence axis must have at least 1 step")
-        if tokens.size and (tokens.min() < 0 or tokens.max() >= len(self.vocab)):
-            raise bad_field(BadRequest, "tokens", f"token ids must be in [0, {len(self.vocab) - 1}]")
+        unknown = (tokens < 0) | (tokens >= len(self.vocab))
+        if unknown.any():
+            tokens = np.where(unknown, self.cfg.unk_id, tokens)
         lengths = inputs.get("lengths")
         if lengths is None:
-            lengths = np.full(tokens.shape[0], tokens.shape[1], dtype=np.int64)
+            real = tokens != self.cfg.pad_id  # [B, T]
+            after_last = tokens.shape[1] - np.argmax(real[:, ::-1], axis=1)  # 1 + index of the last real id
+            lengths = np.where(real.any(axis=1), after_last, 1).astype(np.int64)
         elif lengths.shape[0] != tokens.shape[0]:
             raise bad_field(BadRequest, "lengths", f"must have one length per row ({tokens.shape[0]})")
         elif lengths.size and (lengths.min() < 1 or lengths.max() > tokens.shape[1]):

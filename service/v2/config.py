@@ -12,16 +12,24 @@ from typing import Any
 from service.errors import ModelNotReady
 from service.package import TensorSpec
 from service.runtime.repository import LoadedModel
+from service.streaming.streams import StreamVariant
 
 PLATFORM = "onnxruntime_onnx"
+
+
+def _tensor_metadata(spec: TensorSpec) -> dict[str, Any]:
+    """A tensor as V2 metadata describes it: a per-row scalar (``[-1]`` in model.json) is
+    ``[-1, 1]``, the batch axis plus config dims ``[1]``, as Triton reports such an input."""
+    return {"name": spec.name, "datatype": spec.datatype, "shape": spec.shape if len(spec.shape) > 1 else [-1, 1]}
 
 
 def metadata(model: LoadedModel) -> dict[str, Any]:
     """V2 model metadata, plus the load error's public reason when the model is not ready."""
     out: dict[str, Any] = {"name": model.name, "versions": [model.version], "platform": PLATFORM}
     if model.package is not None:
-        out["inputs"] = [s.model_dump() for s in model.package.inputs]
-        out["outputs"] = [s.model_dump() for s in model.package.outputs]
+        implicit = model.task.implicit_inputs if model.task is not None else frozenset()
+        out["inputs"] = [_tensor_metadata(s) for s in model.package.inputs if s.name not in implicit]
+        out["outputs"] = [_tensor_metadata(s) for s in model.package.outputs]
     if model.task is not None:
         out["parameters"] = {"max_sequence_length": model.task.max_sequence_length}
     out["state"] = "READY" if model.ready else "UNAVAILABLE"
@@ -61,19 +69,18 @@ def _runtime(info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def model_config(model: LoadedModel, max_request_rows: int, sequence_batching: dict[str, Any] | None) -> dict[str, Any]:
-    """Triton model-config JSON: dims exclude the batch axis; per-row scalars use Triton's reshape."""
+def model_config(model: LoadedModel, max_request_rows: int) -> dict[str, Any]:
+    """Triton model-config JSON: dims exclude the batch axis; a per-row scalar has dims ``[1]``
+    (no ``reshape``: perf_analyzer cannot build an input whose reshaped shape is empty)."""
     if model.package is None or model.task is None or model.runner is None:
         raise ModelNotReady(f"model {model.name!r} is not ready: {model.error}", field="model")
-    optional = model.task.optional_inputs
+    implicit = model.task.implicit_inputs
 
     def tensor(spec: TensorSpec, is_input: bool) -> dict[str, Any]:
         dims = spec.shape[1:]
         entry: dict[str, Any] = {"name": spec.name, "data_type": f"TYPE_{spec.datatype}", "dims": dims or [1]}
-        if not dims:
-            entry["reshape"] = {"shape": []}
         if is_input:
-            entry["optional"] = spec.name in optional
+            entry["optional"] = False
         return entry
 
     out: dict[str, Any] = {
@@ -81,13 +88,51 @@ def model_config(model: LoadedModel, max_request_rows: int, sequence_batching: d
         "platform": PLATFORM,
         "backend": "onnxruntime",
         "max_batch_size": max_request_rows,
-        "input": [tensor(s, True) for s in model.package.inputs],
+        "input": [tensor(s, True) for s in model.package.inputs if s.name not in implicit],
         "output": [tensor(s, False) for s in model.package.outputs],
         "version_policy": {"latest": {"num_versions": 1}},
         "instance_group": [{"name": model.name, "kind": "KIND_CPU", "count": 1}],
         **_runtime(model.runner.runtime_info()),
     }
     out["parameters"]["max_sequence_length"] = {"string_value": str(model.task.max_sequence_length)}
-    if sequence_batching is not None:
-        out["sequence_batching"] = sequence_batching
     return out
+
+
+def stream_metadata(variant: StreamVariant) -> dict[str, Any]:
+    """V2 metadata of a stateful variant: the step model's chunk tensors (time axis free)."""
+    spec = variant.step.spec
+    return {
+        "name": variant.name,
+        "versions": [variant.base.version],
+        "platform": PLATFORM,
+        "inputs": [_tensor_metadata(t) for t in spec.inputs],
+        "outputs": [_tensor_metadata(t) for t in spec.outputs],
+        "parameters": {"max_sequence_length": variant.base.task.max_sequence_length if variant.base.task else 0},
+        "state": "READY" if variant.base.ready else "UNAVAILABLE",
+    }
+
+
+def stream_config(variant: StreamVariant, sequence_batching: dict[str, Any]) -> dict[str, Any]:
+    """Triton model-config JSON of a stateful variant: one row per request, Triton's sequence
+    batcher with implicit state, and no dynamic batching (one scheduler per model)."""
+    spec = variant.step.spec
+    info = variant.step.runner.runtime_info()
+    runtime = _runtime(info)
+    runtime.pop("dynamic_batching", None)
+    max_steps = variant.base.task.max_sequence_length if variant.base.task else 0
+    runtime["parameters"]["max_sequence_length"] = {"string_value": str(max_steps)}
+    return {
+        "name": variant.name,
+        "platform": PLATFORM,
+        "backend": "onnxruntime",
+        "max_batch_size": 1,
+        "input": [
+            {"name": t.name, "data_type": f"TYPE_{t.datatype}", "dims": t.shape[1:], "optional": False}
+            for t in spec.inputs
+        ],
+        "output": [{"name": t.name, "data_type": f"TYPE_{t.datatype}", "dims": t.shape[1:]} for t in spec.outputs],
+        "version_policy": {"latest": {"num_versions": 1}},
+        "instance_group": [{"name": variant.name, "kind": "KIND_CPU", "count": 1}],
+        **runtime,
+        "sequence_batching": sequence_batching,
+    }

@@ -42,8 +42,8 @@ def test_stats_count_successes_and_failures(client: httpx.Client) -> None:
     assert after["inference_count"] == before["inference_count"] + 3
     assert after["execution_count"] == before["execution_count"] + 3
     assert after["last_inference"] >= before["last_inference"] > 0 or before["inference_count"] == 0
-    everyone = client.get("/v2/models/stats").json()["model_stats"]
-    assert len(everyone) == 6
+    everyone = [s["name"] for s in client.get("/v2/models/stats").json()["model_stats"]]
+    assert len(everyone) == 12 and sum(n.endswith("-stream") for n in everyone) == 6  # + the stateful variants
 
 
 def test_prometheus_moves_with_traffic(client: httpx.Client) -> None:

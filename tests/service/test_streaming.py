@@ -160,7 +160,7 @@ def test_v2_sequence_equals_one_shot(server: Server, client: httpx.Client, cell:
     for k, (task, name, x, out) in enumerate(cases):
         model = f"{task}-{cell}"
         seq = 1000 + k if k % 2 else f"seq-{cell}-{k}"
-        streamed = _v2_sequence(tc, model, name, x, [1, 4, x.shape[1] - 5], seq, out)
+        streamed = _v2_sequence(tc, f"{model}-stream", name, x, [1, 4, x.shape[1] - 5], seq, out)
         inp = triton.InferInput(name, list(x.shape), "INT64" if task == "sentiment" else "FP32")
         inp.set_data_from_numpy(x)
         one_shot = tc.infer(model, [inp]).as_numpy(out)
@@ -169,25 +169,40 @@ def test_v2_sequence_equals_one_shot(server: Server, client: httpx.Client, cell:
         body = {"parameters": {"sequence_id": seq},
                 "inputs": [{"name": name, "shape": [1, 1, *x.shape[2:]], "datatype": "INT64" if task == "sentiment"
                             else "FP32", "data": x[:, :1].ravel().tolist()}]}
-        r = client.post(f"/v2/models/{model}/infer", json=body)
+        r = client.post(f"/v2/models/{model}-stream/infer", json=body)
         assert r.status_code == 400 and r.json()["field"] == "parameters.sequence_id"
     tc.close()
 
 
-def test_v2_config_advertises_sequence_state(client: httpx.Client) -> None:
-    cfg = client.get("/v2/models/keywords-lstm/config").json()["sequence_batching"]
-    assert [s["input_name"] for s in cfg["state"]] == ["h_in", "c_in"]
-    assert cfg["max_sequence_idle_microseconds"] > 0
+def test_v2_stateful_variant_is_its_own_model(client: httpx.Client) -> None:
+    """One scheduler per model, as in Triton: the plain model batches, ``-stream`` sequences."""
+    cfg = client.get("/v2/models/keywords-lstm-stream/config").json()
+    states = cfg["sequence_batching"]["state"]
+    assert [s["input_name"] for s in states] == ["h_in", "c_in"]
+    assert cfg["sequence_batching"]["max_sequence_idle_microseconds"] > 0 and "dynamic_batching" not in cfg
+    assert cfg["input"][0]["dims"] == [-1, 40] and cfg["max_batch_size"] == 1
+    plain = client.get("/v2/models/keywords-lstm/config").json()
+    assert "sequence_batching" not in plain and plain["input"][0]["dims"] == [98, 40]
+    meta = client.get("/v2/models/keywords-lstm-stream").json()
+    assert meta["state"] == "READY" and meta["inputs"][0]["shape"] == [-1, -1, 40]
+    x = {"name": "history", "shape": [1, 2, 7], "datatype": "FP32", "data": [0.0] * 14}
+    stateless = client.post("/v2/models/forecast-gru/infer",
+                            json={"parameters": {"sequence_id": 4, "sequence_start": True}, "inputs": [x]})
+    assert stateless.status_code == 400 and "forecast-gru-stream" in stateless.json()["rule"]
+    no_id = client.post("/v2/models/forecast-gru-stream/infer", json={"inputs": [x]})
+    assert no_id.status_code == 400 and no_id.json()["field"] == "parameters.sequence_id"
+    names = [s["name"] for s in client.get("/v2/models/stats").json()["model_stats"]]
+    assert "forecast-gru" in names and "forecast-gru-stream" in names
 
 
 def test_v2_sequence_bad_parameters(client: httpx.Client) -> None:
     x = {"name": "history", "shape": [1, 2, 7], "datatype": "FP32", "data": [0.0] * 14}
     for params, field in (({"sequence_id": 5, "sequence_start": "yes"}, "parameters.sequence_start"),
                           ({"sequence_id": [1]}, "parameters.sequence_id")):
-        r = client.post("/v2/models/forecast-gru/infer", json={"parameters": params, "inputs": [x]})
+        r = client.post("/v2/models/forecast-gru-stream/infer", json={"parameters": params, "inputs": [x]})
         assert r.status_code == 400 and r.json()["field"] == field
     two_rows = {**x, "shape": [2, 1, 7]}
-    r = client.post("/v2/models/forecast-gru/infer",
+    r = client.post("/v2/models/forecast-gru-stream/infer",
                     json={"parameters": {"sequence_id": 9, "sequence_start": True}, "inputs": [two_rows]})
     assert r.status_code == 400
 
@@ -208,7 +223,7 @@ def test_limit_503_at_once_then_recovers_and_idle_expiry(limited: httpx.Client) 
     assert int(r.headers["Retry-After"]) >= 1 and r.json()["field"] == "session"
     seq = {"parameters": {"sequence_id": 77, "sequence_start": True},
            "inputs": [{"name": "history", "shape": [1, 1, 7], "datatype": "FP32", "data": [0.0] * 7}]}
-    assert limited.post("/v2/models/forecast-gru/infer", json=seq).status_code == 503
+    assert limited.post("/v2/models/forecast-gru-stream/infer", json=seq).status_code == 503
     assert limited.delete(f"/v1/models/forecast-gru/sessions/{a}").status_code == 200
     c = _open(limited, "forecast-gru")  # a slot is free again
     # keep c busy, let b go idle: after the timeout b is gone and its slot is free

@@ -82,11 +82,13 @@ def test_default_client_call_is_binary_both_ways(tc: triton.InferenceServerClien
     np.testing.assert_allclose(result.as_numpy("forecast"), sessions["forecast-lstm"].run(None, arrays)[0], rtol=1e-5)
 
 
-def test_sentiment_lengths_optional(tc: triton.InferenceServerClient, sessions: dict) -> None:
+def test_sentiment_lengths_derived_from_padding(tc: triton.InferenceServerClient, sessions: dict) -> None:
+    """Without ``lengths`` each right-padded row is read up to its last non-pad id."""
     tokens = RNG.integers(2, 20, (3, 6)).astype(np.int64)
+    tokens[1, 4:] = 0
+    tokens[2, 1:] = 0
     result = tc.infer("sentiment-gru", make_inputs({"tokens": tokens}, True))
-    full = np.full(3, 6, dtype=np.int64)
-    want = sessions["sentiment-gru"].run(None, {"tokens": tokens, "lengths": full})[0]
+    want = sessions["sentiment-gru"].run(None, {"tokens": tokens, "lengths": np.array([6, 4, 1])})[0]
     np.testing.assert_allclose(result.as_numpy("logits"), want, rtol=1e-5)
 
 
@@ -102,8 +104,9 @@ def test_metadata_config_versions(client: httpx.Client) -> None:
     assert config["platform"] == "onnxruntime_onnx" and config["max_batch_size"] >= 1
     assert config["input"][0] == {"name": "features", "data_type": "TYPE_FP32", "dims": [98, 40], "optional": False}
     assert config["output"][0] == {"name": "logits", "data_type": "TYPE_FP32", "dims": [10]}
-    lengths = client.get("/v2/models/sentiment-lstm/config").json()["input"][1]
-    assert lengths["dims"] == [1] and lengths["reshape"] == {"shape": []} and lengths["optional"] is True
+    sentiment = client.get("/v2/models/sentiment-lstm/config").json()["input"]
+    assert sentiment == [{"name": "tokens", "data_type": "TYPE_INT64", "dims": [-1], "optional": False}]
+    assert [i["name"] for i in client.get("/v2/models/sentiment-lstm").json()["inputs"]] == ["tokens"]
 
 
 def _post(client: httpx.Client, name: str, body: dict, headers: dict | None = None) -> httpx.Response:
@@ -140,21 +143,27 @@ def test_v2_bad_tensors(client: httpx.Client, body: dict, field: str, word: str)
     assert resp.json()["field"] == field and word in resp.json()["error"]
 
 
-def test_v2_nan_inf_binary_and_sentiment_rules(client: httpx.Client) -> None:
+def test_v2_nan_inf_binary_and_sentiment_rules(client: httpx.Client, sessions: dict) -> None:
     arr = np.zeros((1, 96, 7), dtype="<f4")
     arr[0, 5, 3] = np.nan
     header = orjson.dumps({"inputs": [{"name": "history", "shape": [1, 96, 7], "datatype": "FP32",
-                                        "parameters": {"binary_data_size": arr.nbytes}}]})
+                                        "parameters": {"binary_data_size": arr.nbytes}}],
+                           "parameters": {"binary_data_output": True}})
     resp = client.post("/v2/models/forecast-lstm/infer", content=header + arr.tobytes(),
                        headers={"Inference-Header-Content-Length": str(len(header))})
-    assert resp.status_code == 400 and "finite" in resp.json()["error"]
+    assert resp.status_code == 200  # V2 passes NaN through to the model, as Triton does
+    head = int(resp.headers["inference-header-content-length"])
+    got = np.frombuffer(resp.content[head:], dtype="<f4")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(sessions["forecast-lstm"].run(None, {"history": arr})[0][0]))
     short = client.post("/v2/models/forecast-lstm/infer", content=header + arr.tobytes()[:-4],
                         headers={"Inference-Header-Content-Length": str(len(header))})
     assert short.status_code == 400 and short.json()["field"].endswith("binary_data_size")
     bad_len = client.post("/v2/models/forecast-lstm/infer", content=header, headers={"Inference-Header-Content-Length": "x"})
     assert bad_len.status_code == 400 and bad_len.json()["field"] == "Inference-Header-Content-Length"
     tokens = {"name": "tokens", "shape": [1, 3], "datatype": "INT64", "data": [1, 2, 99999]}
-    assert "token ids" in _post(client, "sentiment-gru", {"inputs": [tokens]}).json()["error"]
+    outside = _post(client, "sentiment-gru", {"inputs": [tokens]}).json()["outputs"][0]["data"]
+    unknown = _post(client, "sentiment-gru", {"inputs": [{**tokens, "data": [1, 2, 1]}]}).json()["outputs"][0]["data"]
+    assert outside == unknown  # an id outside the vocabulary reads as <unk> (1)
     tokens["data"] = [1, 2, 3]
     lengths = {"name": "lengths", "shape": [1], "datatype": "INT64", "data": [9]}
     resp = _post(client, "sentiment-gru", {"inputs": [tokens, lengths]})
