@@ -48,7 +48,7 @@ models: install-dev
 
 # Serving benchmark (≈15 min; BENCH_ARGS=--quick ≈4 min): markdown on stdout and in out/bench/.
 bench: install-dev
-	$(BIN)/python -m service.bench $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
