@@ -235,3 +235,4 @@ def test_kserve_manifest_agrees_with_settings_and_the_deployment(
     assert container["livenessProbe"]["httpGet"] == {"path": LIVE_PATH, "port": settings.port}
     assert kserve["spec"]["predictor"]["enableServiceLinks"] is False
     assert kserve["spec"]["predictor"]["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
