@@ -150,7 +150,8 @@ def test_inferenceservice_predictor_is_a_strict_pod_spec(kserve: dict[str, Any],
     assert set(kserve) == {"apiVersion", "kind", "metadata", "spec"} and set(kserve["spec"]) == {"predictor"}
     predictor = kserve["spec"]["predictor"]
     pod_spec = {k: v for k, v in predictor.items() if k not in KSERVE_SCALING_FIELDS}
-    errors = [f"{'.'.join(map(str, e.path))}: {e.message}" for e in _strict_validator("PodSpec", version).iter_errors(pod_spec)]
+    validator = _strict_validator("PodSpec", version)
+    errors = [f"{'.'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(pod_spec)]
     assert not errors, errors
     assert all(isinstance(predictor[k], int) for k in KSERVE_SCALING_FIELDS & set(predictor))
     assert 1 <= predictor["minReplicas"] <= predictor["maxReplicas"]
