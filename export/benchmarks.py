@@ -2,7 +2,7 @@
 
 Latency is raw ``session.run`` at batch 1 with one intra-op thread, the LSTM and GRU sessions
 alternating in short blocks inside one process, because this VM's speed drifts by ±20–50 % over
-seconds (feasibility.md): only side-by-side ratios are trustworthy, absolute figures are not.
+seconds: only side-by-side ratios are trustworthy, absolute figures are not.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from export.data import TaskData
-from export.evaluate import open_package, ort_feeds
+from export.evaluate import open_package
+from service.tasks import TASKS
 from export.metrics import regression
 
 ROUNDS = 9  # alternating blocks per model
@@ -32,7 +33,7 @@ def latency_input(data: TaskData) -> Any:
 def interleaved_latency(packages: dict[str, Path], task: str, example: Any) -> dict[str, dict[str, float]]:
     """Median / p90 ms of ``session.run`` per package, blocks alternating between packages."""
     sessions = {name: open_package(path, threads=1)[0] for name, path in packages.items()}
-    feeds = ort_feeds(task, example)
+    feeds = TASKS[task].feeds(example)
     times: dict[str, list[float]] = {name: [] for name in sessions}
     for sess in sessions.values():
         for _ in range(WARMUP):

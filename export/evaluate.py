@@ -16,26 +16,15 @@ from export.data import encode_texts, keyword_folder, read_ett_csv, read_glue_ts
 from export.metrics import task_metrics
 from service.package import MODEL_FILE, ModelPackage, read_package
 from service.preprocess.series import normalize
-from service.preprocess.text import Vocabulary, pad_batch
+from service.preprocess.text import Vocabulary
+from service.runtime.sessions import SessionConfig, open_session
+from service.tasks import TASKS
 
 
 def open_package(folder: Path, threads: int = 1) -> tuple[ort.InferenceSession, ModelPackage]:
     """An ORT session on the package's model (sha256 checked) and its metadata."""
     package = read_package(Path(folder))
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(Path(folder) / MODEL_FILE), opts, providers=["CPUExecutionProvider"])
-    return session, package
-
-
-def ort_feeds(task: str, xs: Any) -> dict[str, np.ndarray]:
-    """A slice of inputs → the contract's ONNX feeds (sentiment: right-padded ``tokens`` + ``lengths``)."""
-    if task == "sentiment":
-        tokens, lengths = pad_batch(xs)
-        return {"tokens": tokens, "lengths": lengths}
-    name = "features" if task == "keywords" else "history"
-    return {name: np.ascontiguousarray(xs, dtype=np.float32)}
+    return open_session(Path(folder) / MODEL_FILE, SessionConfig(intra_op_threads=threads)), package
 
 
 def run_outputs(session: ort.InferenceSession, task: str, xs: Any, batch_size: int = 256) -> np.ndarray:
@@ -45,7 +34,7 @@ def run_outputs(session: ort.InferenceSession, task: str, xs: Any, batch_size: i
     for i in range(0, len(xs), batch_size):
         idx = order[i : i + batch_size]
         part = [xs[j] for j in idx] if isinstance(xs, list) else xs[idx]
-        outs.append(session.run(None, ort_feeds(task, part))[0])
+        outs.append(session.run(None, TASKS[task].feeds(part))[0])
     result = np.empty((len(xs), outs[0].shape[1]), dtype=np.float32)
     result[order] = np.concatenate(outs)
     return result

@@ -1,7 +1,7 @@
 """Checkpoint(s) → ONNX → verified model package (``models/<task>-<cell>/``).
 
 The legacy TorchScript exporter (``dynamo=False``) is used: it exports in well under a second and
-emits the native ONNX ``LSTM``/``GRU`` operators (feasibility.md §1). For sentiment, exporting the
+emits the native ONNX ``LSTM``/``GRU`` operators (a test asserts it). For sentiment, exporting the
 ``pack_padded_sequence`` forward fails in torch 2.13's legacy exporter (``vector::_M_range_check`` in
 the ONNX peephole pass), so the unpacked forward is exported and ``lengths`` is wired by graph
 surgery into input 4 (``sequence_lens``) of every RNN node: ONNX then stops each row at its own
@@ -28,9 +28,9 @@ from export.metrics import SELECT_BY, task_metrics
 from export.nets import last_hidden
 from export.step import STEP_FILE, build_step
 from export.train import load_checkpoint, predict, to_inputs
-from export.verify import (N_REFERENCE, REFERENCE_FILE, check_padding, check_parity, save_reference,
-                           session)
+from export.verify import N_REFERENCE, REFERENCE_FILE, check_padding, check_parity, save_reference
 from service.package import ModelPackage, TensorSpec, write_package
+from service.runtime.sessions import open_session
 
 OPSET = 17
 N_PARITY = 128  # real test inputs compared ORT vs PyTorch (the issue asks for ≥ 100)
@@ -96,7 +96,7 @@ def to_onnx(model: nn.Module, task: str, example: tuple[torch.Tensor, ...], path
     axes = {first: {0: "batch", 1: "time"}, OUTPUT[task]: {0: "batch"}}
     module = _Unpacked(model).eval() if task == "sentiment" else model.eval()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the legacy exporter's deprecation/tracer warnings (feasibility §1)
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation/tracer warnings
         torch.onnx.export(module, example[:1], str(path), dynamo=False, opset_version=OPSET,
                           input_names=[first], output_names=[OUTPUT[task]], dynamic_axes=axes)
     if task == "sentiment":
@@ -146,7 +146,7 @@ def export_run(run_dir: Path, out: Path, data: TaskData, version: str = "1", see
                                [xs_test[i] for i in range(N_STEP_PARITY)])
         ref = xs_test[:N_REFERENCE]
         save_reference(tmp / REFERENCE_FILE, task, ref, predict(model, task, ref, batch_size=N_REFERENCE))
-        served = task_metrics(task, run_outputs(session(onnx_path), task, xs_test), ys_test, data.target_std)
+        served = task_metrics(task, run_outputs(open_session(onnx_path), task, xs_test), ys_test, data.target_std)
         assets = {REFERENCE_FILE: tmp / REFERENCE_FILE, STEP_FILE: step_path}
         if task == "sentiment":
             (tmp / "vocab.txt").write_text("".join(t + "\n" for t in ckpt["vocab"]), encoding="utf-8")

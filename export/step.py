@@ -26,10 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from export.verify import ParityError, session
-from service.package import StateSpec, StreamingSpec, TensorSpec, streaming_spec
-from service.package import sha256_file
-from service.step_model import StepModel, split_time
+from export.verify import ParityError
+from service.package import StateSpec, StreamingSpec, TensorSpec, sha256_file, streaming_spec
+from service.runtime.sessions import open_session
+from service.runtime.step import StepModel, split_time
+from service.tasks import TASKS
 
 STEP_FILE = "model_step.onnx"
 STEP_TOL = 1e-5
@@ -106,22 +107,15 @@ def export_step(net: nn.Module, task: str, cell: str, example: torch.Tensor, pat
     return streaming_spec(ins, outs, states, sha256=sha256_file(path), file=STEP_FILE)
 
 
-def one_shot_feeds(task: str, x: np.ndarray) -> dict[str, np.ndarray]:
-    """``model.onnx`` feeds for one batch of full sequences of equal length."""
-    if task == "sentiment":
-        return {"tokens": x, "lengths": np.full(x.shape[0], x.shape[1], dtype=np.int64)}
-    return {"features" if task == "keywords" else "history": x}
-
-
 def check_step_parity(onnx_path: Path, step_path: Path, spec: StreamingSpec, task: str, xs: Any,
                       tol: float = STEP_TOL) -> float:
     """Max |stream − one-shot| over ``xs`` (each sequence alone, fed in :data:`CHUNK_SIZES` chunks)."""
-    full, step = session(onnx_path), StepModel(session(step_path), spec)
+    full, step = open_session(onnx_path), StepModel.open("parity", step_path, spec)
     name, out = spec.inputs[0].name, spec.outputs[0].name
     diff = 0.0
     for x in xs:
         x = np.asarray(x)[None]
-        expected = full.run([out], one_shot_feeds(task, x))[0]
+        expected = full.run([out], TASKS[task].feeds(x))[0]
         got = step.run_chunks([{name: c} for c in split_time(x, CHUNK_SIZES)])[out]
         diff = max(diff, float(np.max(np.abs(got - expected))))
     if not diff <= tol:

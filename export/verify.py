@@ -12,8 +12,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from export.evaluate import ort_feeds, run_outputs
+from export.evaluate import run_outputs
 from service.package import Parity
+from service.runtime.sessions import open_session
+from service.tasks import TASKS
 
 PARITY_TOL = 1e-4  # ORT vs PyTorch, max abs diff on logits / z-scored forecasts
 PADDING_TOL = 1e-5  # sentiment: a row inside a right-padded batch vs the same row alone
@@ -25,17 +27,11 @@ class ParityError(RuntimeError):
     """The exported graph disagrees with PyTorch: the export must fail loudly, not ship."""
 
 
-def session(onnx_path: Path) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    return ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-
-
 def check_parity(onnx_path: Path, task: str, xs: Any, torch_out: np.ndarray, tol: float = PARITY_TOL) -> Parity:
     """Max |ORT − PyTorch| over ``xs`` (≥ 100 real inputs); raise :class:`ParityError` above ``tol``."""
     if len(xs) < 100:
         raise ParityError(f"parity needs at least 100 real inputs; got {len(xs)}")
-    diff = float(np.max(np.abs(run_outputs(session(onnx_path), task, xs) - torch_out)))
+    diff = float(np.max(np.abs(run_outputs(open_session(onnx_path), task, xs) - torch_out)))
     if not diff <= tol:
         raise ParityError(f"{onnx_path}: ORT vs PyTorch max abs diff {diff:.3g} > {tol:g} on {len(xs)} inputs")
     return Parity(n_inputs=len(xs), max_abs_diff=diff, tolerance=tol)
@@ -43,9 +39,9 @@ def check_parity(onnx_path: Path, task: str, xs: Any, torch_out: np.ndarray, tol
 
 def check_padding(onnx_path: Path, xs: list[np.ndarray], tol: float = PADDING_TOL) -> float:
     """Sentiment: one right-padded batch of ``xs`` (mixed lengths) must equal each row run alone."""
-    sess = session(onnx_path)
-    batched = sess.run(None, ort_feeds("sentiment", xs))[0]
-    alone = np.concatenate([sess.run(None, ort_feeds("sentiment", [x]))[0] for x in xs])
+    sess = open_session(onnx_path)
+    batched = sess.run(None, TASKS["sentiment"].feeds(xs))[0]
+    alone = np.concatenate([sess.run(None, TASKS["sentiment"].feeds([x]))[0] for x in xs])
     diff = float(np.max(np.abs(batched - alone)))
     if not diff <= tol:
         raise ParityError(f"{onnx_path}: padded batch vs single rows differ by {diff:.3g} > {tol:g}")
@@ -54,7 +50,7 @@ def check_padding(onnx_path: Path, xs: list[np.ndarray], tol: float = PADDING_TO
 
 def save_reference(path: Path, task: str, xs: Any, torch_out: np.ndarray) -> None:
     """Store the ONNX feeds of a few real inputs and PyTorch's outputs for them."""
-    np.savez_compressed(path, expected=torch_out.astype(np.float32), **ort_feeds(task, xs))
+    np.savez_compressed(path, expected=torch_out.astype(np.float32), **TASKS[task].feeds(xs))
 
 
 def check_reference(package_dir: Path, tol: float = PARITY_TOL) -> float:
@@ -63,7 +59,7 @@ def check_reference(package_dir: Path, tol: float = PARITY_TOL) -> float:
     with np.load(package_dir / REFERENCE_FILE) as ref:
         feeds = {k: ref[k] for k in ref.files if k != "expected"}
         expected = ref["expected"]
-    got = session(package_dir / "model.onnx").run(None, feeds)[0]
+    got = open_session(package_dir / "model.onnx").run(None, feeds)[0]
     diff = float(np.max(np.abs(got - expected)))
     if not diff <= tol:
         raise ParityError(f"{package_dir}: reference outputs differ by {diff:.3g} > {tol:g}")

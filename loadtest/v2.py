@@ -20,6 +20,10 @@ from pydantic import TypeAdapter
 
 from loadtest.workload import Examples, Payload
 from service.package import META_FILE, Preprocessing, read_package
+from service.preprocess.audio import log_mel
+from service.preprocess.series import normalize
+from service.preprocess.text import Vocabulary, encode_text
+from service.tasks import TASKS
 
 _PREPROCESSING = TypeAdapter(Preprocessing)
 
@@ -70,27 +74,20 @@ def v2_payloads(
     and where the preprocessing config came from (recorded in the results' metadata)."""
     cfg, folder = _preprocessing(name, info, repository)
     origin = f"package {folder}" if folder is not None else f"server metadata {name} (/v1/models)"
-    tensors: list[list[dict]] = []
+    feeds = TASKS[examples.task].feeds
+    tensors: list[dict[str, np.ndarray]] = []
     if examples.task == "sentiment":
-        from service.preprocess.text import Vocabulary, encode_text
-
         if folder is None:
             raise ValueError(f"V2 sentiment needs the vocabulary of {name!r}: pass --model-repository DIR")
         vocab = Vocabulary.load(folder / cfg.vocab_file)  # type: ignore[attr-defined]
         for text in examples.items:
-            ids = encode_text(text, vocab, max_tokens=cfg.max_tokens, max_chars=cfg.max_chars)  # type: ignore[attr-defined]
-            tensors.append(
-                [_tensor("tokens", ids[None, :]), _tensor("lengths", np.array([len(ids)], dtype=np.int64))]
-            )
+            tensors.append(feeds([encode_text(text, vocab, max_tokens=cfg.max_tokens,  # type: ignore[attr-defined]
+                                              max_chars=cfg.max_chars)]))  # type: ignore[attr-defined]
     elif examples.task == "keywords":
-        from service.preprocess.audio import log_mel
-
         for clip in examples.items:
-            feats = log_mel(np.asarray(clip, np.float32) / 32768.0, cfg)  # type: ignore[arg-type]
-            tensors.append([_tensor("features", feats[None].astype(np.float32))])
+            tensors.append(feeds([log_mel(np.asarray(clip, np.float32) / 32768.0, cfg)]))  # type: ignore[arg-type]
     else:
-        from service.preprocess.series import normalize
-
         for window in examples.items:
-            tensors.append([_tensor("history", normalize(np.asarray(window), cfg)[None])])  # type: ignore[arg-type]
-    return [Payload(json.dumps({"inputs": t}).encode(), "application/json") for t in tensors], origin
+            tensors.append(feeds([normalize(np.asarray(window), cfg)]))  # type: ignore[arg-type]
+    bodies = [{"inputs": [_tensor(n, a) for n, a in t.items()]} for t in tensors]
+    return [Payload(json.dumps(b).encode(), "application/json") for b in bodies], origin

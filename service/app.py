@@ -1,5 +1,12 @@
 """``create_app(settings)``: the composition root. Models load in the lifespan, before uvicorn
-accepts a connection, so a server that answers is a server whose models are loaded and warm."""
+accepts a connection, so a server that answers is a server whose models are loaded and warm.
+
+The request path, as the folder list shows it: ``http/`` decodes and encodes (routes, bodies,
+errors) → ``dataplane.py`` (timing, statistics, failures, for every way in) → ``tasks/``
+(raw input ↔ tensors) or ``v2/`` (protocol tensors ↔ model feeds) → ``runtime/`` (the runner,
+inline or on the model's thread) → ``batching/`` → onnxruntime; ``streaming/`` keeps sequence
+state between calls; ``observability/`` counts it all.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +18,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from service import __version__, docs, routes_stream, routes_v1, routes_v2
-from service.batch_metrics import BatchCollector
-from service.errors import install_error_handlers
-from service.metrics import Metrics, RequestMiddleware
-from service.repository import ModelRepository
+from service import __version__
+from service.dataplane import DataPlane
+from service.http import docs, sessions, v1, v2
+from service.http.errors import install_error_handlers
+from service.observability.collectors import BatchCollector, SessionCollector
+from service.observability.metrics import Metrics
+from service.observability.middleware import RequestMiddleware
+from service.runtime.repository import ModelRepository
 from service.settings import Settings
-from service.stream_metrics import SessionCollector
-from service.streaming import Streaming
+from service.streaming.streams import Streaming
 
 log = logging.getLogger("rnn_serve.app")
 
@@ -38,33 +47,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         repository = await asyncio.to_thread(ModelRepository.load, settings)
-        app.state.repository = repository
+        streaming = await asyncio.to_thread(Streaming.load, repository, settings)
         metrics.known_names.update(repository.models)
-        metrics.known_names.update(m.task for m in repository.models.values())
-        metrics.registry.register(BatchCollector(lambda: repository.models.values()))
-        app.state.streaming = await asyncio.to_thread(Streaming.load, repository, settings)
-        app.state.streaming.start()
-        metrics.registry.register(SessionCollector(app.state.streaming))
+        metrics.known_names.update(m.package.task for m in repository.models.values() if m.package)
+        metrics.registry.register(BatchCollector(repository.models.values))
+        metrics.registry.register(SessionCollector(streaming))
+        app.state.plane = DataPlane(repository, streaming, metrics, settings)
+        streaming.start()
         try:
             yield
         finally:
-            await app.state.streaming.stop()
+            await streaming.stop()
             repository.close()
 
     app = FastAPI(
-        title="rnn-serve", version=__version__, description=DESCRIPTION,
-        docs_url=None, redoc_url=None, lifespan=lifespan,
+        title="rnn-serve",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
         # Metrics are Prometheus (/metrics). FastAPI's native OpenTelemetry hooks would look up
         # the global tracer/meter/logger providers on every request for nothing.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    # No redirect from "/path/" to "/path": Starlette builds its Location from the Host header.
+    app.router.redirect_slashes = False
     app.state.settings = settings
-    app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(RequestMiddleware, metrics=metrics)
-    app.include_router(routes_v1.router)
-    app.include_router(routes_v2.router)
-    app.include_router(routes_stream.router)
+    app.include_router(v1.router)
+    app.include_router(v2.router)
+    app.include_router(sessions.router)
     docs.install_docs(app)
 
     @app.get("/metrics", include_in_schema=False)

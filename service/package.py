@@ -32,7 +32,15 @@ NUMPY_DTYPE: dict[str, str] = {"FP32": "float32", "INT64": "int64", "INT32": "in
 
 
 class PackageError(Exception):
-    """A package folder that cannot be served: missing file, bad JSON, sha256 mismatch."""
+    """A package folder that cannot be served: missing file, bad JSON, sha256 mismatch.
+
+    ``reason`` is safe to show any client (no paths, no file contents); the message, for the
+    log, has the details.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
 
 
 class _Strict(BaseModel):
@@ -68,9 +76,7 @@ class KeywordsPreprocessing(_Strict):
     kind: Literal["keywords"] = "keywords"
     sample_rate: int = 8000
     clip_samples: int = 8000
-    max_input_samples: int = Field(
-        8000 * 4, description="longer audio is rejected (422); shorter is zero-padded"
-    )
+    max_input_samples: int = Field(8000 * 4, description="longer audio is rejected (422); shorter is zero-padded")
     n_fft: int = 256
     win_length: int = 200
     hop_length: int = 80
@@ -95,6 +101,7 @@ class ForecastPreprocessing(_Strict):
     mean: list[float] = Field(description="per-variable mean fitted on the training split")
     std: list[float] = Field(description="per-variable std fitted on the training split")
     target_unit: str = ""
+    max_chunk_rows: int = Field(10_000, description="most hourly rows one streaming chunk may carry (422 above)")
 
 
 Preprocessing = Annotated[
@@ -112,9 +119,9 @@ class Parity(_Strict):
 
 
 class BatchingConfig(_Strict):
-    """Dynamic-batching defaults for this model (settings may override)."""
+    """Dynamic-batching defaults for this model (used with ``batching=package``)."""
 
-    max_batch_size: int = 1
+    max_batch_rows: int = Field(1, description="most rows one batched session.run may hold (1 = no batching)")
     max_queue_delay_us: int = 0
     max_queue_size: int = 64
 
@@ -157,20 +164,42 @@ class StreamingSpec(_Strict):
     parity_max_abs_diff: float | None = None
 
 
-def streaming_spec(inputs: list[TensorSpec], outputs: list[TensorSpec], states: list[StateSpec],
-                   sha256: str, file: str = "model_step.onnx", parity: float | None = None) -> StreamingSpec:
+def streaming_spec(
+    inputs: list[TensorSpec],
+    outputs: list[TensorSpec],
+    states: list[StateSpec],
+    sha256: str,
+    file: str = "model_step.onnx",
+    parity: float | None = None,
+) -> StreamingSpec:
     """Build the spec with its byte counts derived from the state shapes (4 bytes per FP32)."""
     return StreamingSpec(
-        file=file, sha256=sha256, inputs=inputs, outputs=outputs, states=states,
+        file=file,
+        sha256=sha256,
+        inputs=inputs,
+        outputs=outputs,
+        states=states,
         recurrent_state_bytes=4 * sum(s.session_elements for s in states if s.recurrent),
-        bytes_per_session=4 * sum(s.session_elements for s in states), parity_max_abs_diff=parity,
+        bytes_per_session=4 * sum(s.session_elements for s in states),
+        parity_max_abs_diff=parity,
     )
 
 
-class ModelPackage(BaseModel):
-    """``model.json``: everything needed to serve, describe and audit one model."""
+class ReferenceSpec(_Strict):
+    """``reference.npz``: a few real inputs with PyTorch's outputs, re-checkable without torch."""
 
-    model_config = ConfigDict(extra="allow")
+    file: str
+    n_inputs: int
+    tolerance: float
+
+
+class ModelPackage(BaseModel):
+    """``model.json``: everything needed to serve, describe and audit one model.
+
+    Undeclared fields are refused: a misspelt field would otherwise be silently ignored.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     name: str
     task: Task
@@ -190,6 +219,7 @@ class ModelPackage(BaseModel):
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
     versions: dict[str, str] = Field(default_factory=dict)
     streaming: StreamingSpec | None = Field(None, description="step model for stateful sessions (optional)")
+    reference: ReferenceSpec | None = None
 
 
 def sha256_file(path: Path) -> str:
@@ -207,18 +237,19 @@ def read_package(folder: Path, verify_sha256: bool = True) -> ModelPackage:
     meta_path = folder / META_FILE
     onnx_path = folder / MODEL_FILE
     if not meta_path.is_file():
-        raise PackageError(f"{meta_path} is missing")
+        raise PackageError(f"{META_FILE} is missing", str(meta_path))
     if not onnx_path.is_file():
-        raise PackageError(f"{onnx_path} is missing")
+        raise PackageError(f"{MODEL_FILE} is missing", str(onnx_path))
     try:
         package = ModelPackage.model_validate_json(meta_path.read_bytes())
     except ValueError as exc:
-        raise PackageError(f"{meta_path} is not a valid model package: {exc}") from exc
+        raise PackageError(f"{META_FILE} is not a valid model package", f"{meta_path}: {exc}") from exc
     if verify_sha256:
         actual = sha256_file(onnx_path)
         if actual != package.onnx_sha256:
             raise PackageError(
-                f"sha256 of {onnx_path} is {actual}, but model.json says {package.onnx_sha256}"
+                f"the sha256 of {MODEL_FILE} does not match {META_FILE}",
+                f"{onnx_path} is {actual}, model.json says {package.onnx_sha256}",
             )
     return package
 
@@ -227,10 +258,13 @@ def verify_streaming(folder: Path, spec: StreamingSpec) -> Path:
     """The step model's path, after checking it exists and its sha256 matches ``model.json``."""
     path = Path(folder) / spec.file
     if not path.is_file():
-        raise PackageError(f"{path} is missing (model.json streaming.file)")
+        raise PackageError(f"the step model {spec.file} is missing", str(path))
     actual = sha256_file(path)
     if actual != spec.sha256:
-        raise PackageError(f"sha256 of {path} is {actual}, but model.json streaming.sha256 says {spec.sha256}")
+        raise PackageError(
+            f"the sha256 of {spec.file} does not match {META_FILE} streaming.sha256",
+            f"{path} is {actual}, model.json says {spec.sha256}",
+        )
     return path
 
 

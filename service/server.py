@@ -2,7 +2,9 @@
 
 On SIGTERM/SIGINT the server keeps serving for ``shutdown_delay_s`` (see :class:`_DrainingServer`),
 then uvicorn stops accepting connections and lets in-flight requests finish for up to
-``graceful_shutdown_s`` before the lifespan closes the model executors.
+``graceful_shutdown_s`` before the lifespan closes the model executors. After a SIGTERM drain the
+process exits 0: stopping was asked for, and it went as asked (uvicorn would re-raise the signal,
+exit status 143, which supervisors read as a crash).
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import socket
 import time
+from types import FrameType
 
 import uvicorn
 
 from service.app import create_app
+from service.http.protocol import GuardedHttpToolsProtocol
 from service.settings import add_cli_arguments, settings_from_args
 
 log = logging.getLogger("rnn_serve.server")
@@ -33,6 +38,12 @@ class _DrainingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, shutdown_delay_s: float) -> None:
         super().__init__(config)
         self.shutdown_delay_s = shutdown_delay_s
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGTERM:  # drain, and exit 0: uvicorn's own handler re-raises the signal after
+            self.should_exit = True
+            return
+        super().handle_exit(sig, frame)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self.shutdown_delay_s > 0 and not self.force_exit:
@@ -55,13 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from_args(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port,
-        loop="uvloop", http="httptools", log_level=settings.log_level,
-        access_log=settings.access_log, timeout_graceful_shutdown=settings.graceful_shutdown_s,
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http=GuardedHttpToolsProtocol.configured(settings),
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        timeout_graceful_shutdown=settings.graceful_shutdown_s,  # type: ignore[arg-type]  # any number works
         server_header=False,
     )
     _DrainingServer(config, settings.shutdown_delay_s).run()

@@ -9,6 +9,7 @@ exist without its env var or drift from its default.
 from __future__ import annotations
 
 import argparse
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,37 +35,62 @@ class Settings(BaseSettings):
         description="interface to listen on",
     )
     port: int = Field(
-        8000, ge=0, le=65535,
+        8000,
+        ge=0,
+        le=65535,
         validation_alias=AliasChoices("RNN_SERVE_PORT", "PORT"),
         description="TCP port to listen on",
     )
     intra_op_threads: int = Field(
         1, ge=0, description="onnxruntime threads inside one operator (0 = ORT default: all cores)"
     )
-    inter_op_threads: int = Field(
-        1, ge=0, description="onnxruntime threads across operators (0 = ORT default)"
-    )
-    graph_optimization_level: GraphOptimization = Field(
-        "all", description="onnxruntime graph optimisation level"
+    inter_op_threads: int = Field(1, ge=0, description="onnxruntime threads across operators (0 = ORT default)")
+    graph_optimization_level: GraphOptimization = Field("all", description="onnxruntime graph optimisation level")
+    cpu_mem_arena: bool = Field(
+        False,
+        description="onnxruntime's CPU memory arena: faster allocation, but it keeps the peak memory of the "
+        "largest request for the life of the process",
     )
     warmup_runs: int = Field(3, ge=0, description="session.run calls per model before it is ready")
     verify_sha256: bool = Field(True, description="refuse a package whose model.onnx sha256 differs")
     inline_max_us: int = Field(
-        500, ge=0, description="run a one-row request on the event loop (no hop to the model's thread) when it is "
-        "the only request in flight and its model is idle, if the model's measured one-row run takes at most "
-        "this many µs; 0 = always hop")
-    max_body_bytes: int = Field(
-        4 * 1024 * 1024, ge=1024, description="larger request bodies are rejected with 413"
+        500,
+        ge=0,
+        description="run a request's session.run on the event loop (no hop to the model's thread) "
+        "when it is the only request in flight and its model is idle, if its estimated run time (the model's "
+        "one-row run measured at warm-up, scaled by this request's rows and time steps) is at most this many "
+        "µs; 0 = always hop",
     )
-    max_batch_size: int = Field(
-        64, ge=1, description="most rows per request (texts, V2 batch axis); reported as max_batch_size"
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="larger request bodies are rejected with 413")
+    decode_offload_bytes: int = Field(
+        64 * 1024,
+        ge=0,
+        description="request bodies larger than this are decoded and preprocessed on a worker "
+        "thread, so one large request cannot stall the event loop for everyone else (0 = always)",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="a request whose headers have not all arrived this long after its first byte "
+        "is answered 408 and its connection closed",
+    )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="a request whose body has not all arrived this long after its headers is "
+        "answered 408 and its connection closed",
+    )
+    max_header_bytes: int = Field(
+        32 * 1024, ge=1024, description="larger request headers (names + values, all together) get 431"
+    )
+    max_headers: int = Field(100, ge=8, description="requests with more header fields get 431")
+    max_request_rows: int = Field(
+        64, ge=1, description="most rows one request may carry (texts, the V2 batch axis); Triton's max_batch_size"
     )
     batching: Literal["on", "off", "package"] = Field(
-        "on", description="dynamic batching: on (the batch_* settings below), off, or package (each model.json)"
+        "on", description="dynamic batching: on (the settings below), off, or package (each model.json)"
     )
-    batch_max_size: int = Field(
-        16, ge=1, description="most rows one batched session.run may hold (batching=on)"
-    )
+    max_batch_rows: int = Field(16, ge=1, description="most rows one batched session.run may hold (batching=on)")
     max_queue_delay_us: int = Field(
         0, ge=0, description="how long an idle model waits for a batch to fill, µs (0 = run at once; batching=on)"
     )
@@ -88,7 +114,8 @@ class Settings(BaseSettings):
         10.0, ge=0, description="on SIGTERM, how long in-flight requests may take to finish"
     )
     shutdown_delay_s: float = Field(
-        0.5, ge=0,
+        0.5,
+        ge=0,
         description="on SIGTERM, keep accepting and serving this long first, so requests already "
         "sent but not yet read are answered instead of reset",
     )
@@ -104,8 +131,8 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         annotation = field.annotation
         if annotation is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
-        elif getattr(annotation, "__origin__", None) is Literal:
-            kwargs["choices"] = list(annotation.__args__)
+        elif typing.get_origin(annotation) is Literal:
+            kwargs["choices"] = list(typing.get_args(annotation))
         elif annotation in (int, float, Path, str):
             kwargs["type"] = annotation
         parser.add_argument(flag, **kwargs)

@@ -1,9 +1,9 @@
 """Per-request latency: the phases every response reports, in its body and its header.
 
-A request is timed from the moment its route starts (body not yet read) to the moment its
-response body is built. ``queue`` is the wait for the model's executor (the seam where a
-dynamic-batching queue will sit), ``inference`` the ``session.run`` itself, ``preprocess``
-parsing + validation + task preprocessing, ``postprocess`` turning tensors into answers.
+A request is timed by the data plane from the moment it resolves the model (body not yet read)
+to the moment the answer is built. ``queue`` is the wait for the model (its batching queue or
+its thread), ``inference`` the ``session.run`` the request rode in, ``preprocess`` reading the
+body, decoding and task preprocessing, ``postprocess`` turning tensors into answers.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ class Timing:
     total_ns: int = 0
     #: rows in the ``session.run`` this request rode in (0 = no model run, e.g. ``/v1/compare``)
     batch_size: int = 0
+    #: rows this request itself carried (Triton's ``inference_count`` adds them up)
+    rows: int = 0
 
     def finish(self) -> Timing:
         self.total_ns = now_ns() - self.start_ns
@@ -51,9 +53,6 @@ class Timing:
         then ``batch;desc="size=8"`` (the batch this request rode in) when it ran a model."""
         value = ", ".join(f"{phase};dur={getattr(self, f'{phase}_ns') / 1e6:.3f}" for phase in PHASES)
         return f'{value}, batch;desc="size={self.batch_size}"' if self.batch_size else value
-
-    def phases_ns(self) -> dict[str, int]:
-        return {phase: getattr(self, f"{phase}_ns") for phase in PHASES}
 
     def add(self, other: Timing) -> None:
         """Accumulate another request's phases (``/v1/compare`` runs two models in one request)."""

@@ -1,9 +1,118 @@
-"""Real rnn-serve servers for tests: the shipped launcher, re-exported under the tests' name.
+"""Real rnn-serve servers: start ``rnn-serve serve`` on 127.0.0.1 and stop it by PID.
 
-Tests of HTTP behaviour run the real server process (uvicorn) rather than an in-process client,
-so that what they see is what users see.
+One implementation for everything that needs a live server: the tests, and the benchmarks in
+``benchmarks/`` (which import it from here). Tests of HTTP behaviour run the real server process
+(uvicorn) rather than an in-process client, so that what they see is what users see, and the
+benchmarks measure the same process users run.
 """
 
-from service.launch import REPO_ROOT, Server, free_port, run_server, wait_ready
+from __future__ import annotations
 
-__all__ = ["REPO_ROOT", "Server", "free_port", "run_server", "wait_ready"]
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """An unused TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """SIGTERM (the server drains in-flight requests), then SIGKILL if it does not exit in time."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log_path: Path | None
+    #: the ``taskset -c`` CPU list the server is pinned to; None when it runs unpinned
+    cpus: str | None = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+
+def wait_ready(url: str, process: subprocess.Popen | None, timeout: float, path: str = "/v2/health/live") -> None:
+    """Poll ``url + path`` until it answers 200; fail early if ``process`` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with code {process.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url + path, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url}{path} not ready after {timeout} s")
+
+
+@contextmanager
+def run_server(
+    model_repository: Path | str,
+    *,
+    env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
+    log_dir: Path | None = None,
+    ready_path: str = "/v2/health/live",
+    timeout: float = 60.0,
+    cpus: str | None = None,
+) -> Iterator[Server]:
+    """Run ``rnn-serve serve`` on a free port; yield once ``ready_path`` answers 200; stop by PID.
+
+    ``log_dir`` keeps the server's output in ``server-<port>.log`` (else it is discarded).
+    ``cpus`` is a ``taskset -c`` CPU list (``"1"``, ``"0,2-3"``): the server (and every thread and
+    child it starts) runs only there, so a benchmark client on another core does not steal the
+    server's CPU. Where ``taskset`` is missing the server runs unpinned and ``Server.cpus`` is None,
+    so a caller can report what actually happened rather than what it asked for.
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [
+        sys.executable, "-m", "service.cli", "serve",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--model-repository", str(model_repository),
+        *(extra_args or []),
+    ]
+    pinned = cpus if cpus is not None and shutil.which("taskset") else None
+    if pinned is not None:
+        cmd = ["taskset", "-c", pinned, *cmd]
+    log_path = Path(log_dir) / f"server-{port}.log" if log_dir is not None else None
+    with open(log_path or os.devnull, "wb") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+    try:
+        try:
+            wait_ready(url, proc, timeout, ready_path)
+        except Exception as exc:
+            shown = log_path.read_text(errors="replace") if log_path else "(not kept)"
+            raise RuntimeError(f"{exc}\n--- server log ---\n{shown}") from None
+        yield Server(url=url, process=proc, log_path=log_path, cpus=pinned)
+    finally:
+        stop(proc)

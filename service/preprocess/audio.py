@@ -66,9 +66,7 @@ def _check_length(samples: np.ndarray, cfg: KeywordsPreprocessing, field: str) -
     if samples.size == 0:
         raise PreprocessError(field, "audio must contain at least one sample")
     if samples.size > cfg.max_input_samples:
-        raise PreprocessError(
-            field, f"audio has {samples.size} samples; at most {cfg.max_input_samples} allowed"
-        )
+        raise PreprocessError(field, f"audio has {samples.size} samples; at most {cfg.max_input_samples} allowed")
     return samples
 
 
@@ -99,7 +97,8 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_ma
     lower, centre, upper = hz_points[:-2, None], hz_points[1:-1, None], hz_points[2:, None]
     rising = (fft_freqs[None, :] - lower) / (centre - lower)
     falling = (upper - fft_freqs[None, :]) / (upper - centre)
-    return np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+    bank: np.ndarray = np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+    return bank
 
 
 def log_mel(samples: np.ndarray, cfg: KeywordsPreprocessing) -> np.ndarray:
@@ -170,7 +169,7 @@ def log_mel_frames(samples: np.ndarray, cfg: KeywordsPreprocessing) -> np.ndarra
     spectrum = np.fft.rfft(padded, axis=1).view(np.float64)  # (T, 2·bins): re, im interleaved
     np.multiply(spectrum, spectrum, out=spectrum)
     power = (spectrum[:, 0::2] + spectrum[:, 1::2]).astype(np.float32)  # (T, bins)
-    feats = power @ fbank_t  # (T, n_mels) float32
+    feats: np.ndarray = power @ fbank_t  # (T, n_mels) float32
     np.add(feats, np.float32(cfg.log_floor), out=feats)
     np.log(feats, out=feats)
     if cfg.feature_mean is not None and cfg.feature_std is not None:

@@ -7,6 +7,7 @@ serving both scale through these functions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,18 +23,37 @@ def fit_stats(train: np.ndarray) -> tuple[list[float], list[float]]:
     return mean.astype(float).tolist(), std.astype(float).tolist()
 
 
-def normalize(rows: np.ndarray, cfg: ForecastPreprocessing) -> np.ndarray:
-    """``(..., V)`` raw values → z-scores, float32."""
-    return ((rows - np.asarray(cfg.mean)) / np.asarray(cfg.std)).astype(np.float32)
+def normalize(rows: np.ndarray, cfg: ForecastPreprocessing, field: str | None = None) -> np.ndarray:
+    """``(..., V)`` raw values → z-scores, float32.
+
+    With ``field`` (a request's values), z-scores that overflow float32 are refused: a finite
+    raw value far outside the training range can still become ``inf`` once scaled.
+    """
+    z: np.ndarray = ((rows - np.asarray(cfg.mean)) / np.asarray(cfg.std)).astype(np.float32)
+    if field is not None and not np.all(np.isfinite(z)):
+        raise PreprocessError(field, "values too far from the training range: their z-scores overflow float32")
+    return z
 
 
-def denormalize_target(z: np.ndarray, cfg: ForecastPreprocessing) -> np.ndarray:
-    """Z-scored target values → target units (e.g. °C)."""
+def denormalize_target(z: np.ndarray, cfg: ForecastPreprocessing, field: str | None = None) -> np.ndarray:
+    """Z-scored target values → target units (e.g. °C); with ``field``, an overflow is refused."""
     col = cfg.variables.index(cfg.target)
-    return (z * cfg.std[col] + cfg.mean[col]).astype(np.float32)
+    values = (z * cfg.std[col] + cfg.mean[col]).astype(np.float32)
+    if field is not None and not np.all(np.isfinite(values)):
+        raise PreprocessError(field, "values too far from the training range: the forecast overflows float32")
+    return values
 
 
-def check_history(history: Sequence, cfg: ForecastPreprocessing, field: str = "history") -> np.ndarray:
+def _as_float32(values: np.ndarray, field: str, what: str) -> np.ndarray:
+    """float32 copy of ``values``; refuse any value that is not finite *after* the conversion
+    (1e300 is a finite float64 but ``inf`` as float32, the dtype the model runs in)."""
+    out = values.astype(np.float32)
+    if not np.all(np.isfinite(out)):
+        raise PreprocessError(field, f"{what} must be finite float32 numbers (|x| ≤ 3.4e38; no NaN or Inf)")
+    return out
+
+
+def check_history(history: Sequence[Any], cfg: ForecastPreprocessing, field: str = "history") -> np.ndarray:
     """Validate one look-back window and return it as ``(lookback, V)`` float32 raw values.
 
     A model over one variable also accepts a flat list; a multivariate one needs rows of
@@ -43,9 +63,7 @@ def check_history(history: Sequence, cfg: ForecastPreprocessing, field: str = "h
     try:
         arr = np.asarray(history, dtype=np.float64)
     except (TypeError, ValueError):
-        raise PreprocessError(
-            field, f"history must be a list of {cfg.lookback} rows of {n_vars} numbers"
-        ) from None
+        raise PreprocessError(field, f"history must be a list of {cfg.lookback} rows of {n_vars} numbers") from None
     if arr.ndim == 1 and n_vars == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[1] != n_vars:
@@ -55,7 +73,24 @@ def check_history(history: Sequence, cfg: ForecastPreprocessing, field: str = "h
             f"history must be rows of {n_vars} values ({', '.join(cfg.variables)}); got shape {shape}",
         )
     if arr.shape[0] != cfg.lookback:
-        raise PreprocessError(field, f"history must have exactly {cfg.lookback} rows (the look-back window); got {arr.shape[0]}")
-    if not np.all(np.isfinite(arr)):
-        raise PreprocessError(field, "history values must be finite numbers (no NaN or Inf)")
-    return arr.astype(np.float32)
+        raise PreprocessError(
+            field, f"history must have exactly {cfg.lookback} rows (the look-back window); got {arr.shape[0]}"
+        )
+    return _as_float32(arr, field, "history values")
+
+
+def check_rows(rows: Sequence[Any], cfg: ForecastPreprocessing, field: str = "rows") -> np.ndarray:
+    """Validate a streaming chunk of hourly rows: ``(1..max_chunk_rows, V)`` finite float32."""
+    n_vars = len(cfg.variables)
+    try:
+        arr = np.asarray(rows, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise PreprocessError(field, f"rows must be a list of rows of {n_vars} numbers") from None
+    if arr.ndim != 2 or arr.shape[1] != n_vars or not 1 <= arr.shape[0] <= cfg.max_chunk_rows:
+        shape = "x".join(map(str, arr.shape))
+        raise PreprocessError(
+            field,
+            f"rows must be 1–{cfg.max_chunk_rows} rows of {n_vars} values "
+            f"({', '.join(cfg.variables)}); got shape {shape}",
+        )
+    return _as_float32(arr, field, "values")

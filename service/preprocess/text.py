@@ -68,9 +68,7 @@ class Vocabulary:
         return np.fromiter((self.index.get(t, 1) for t in tokens), dtype=np.int64, count=len(tokens))
 
 
-def encode_text(
-    text: str, vocab: Vocabulary, *, max_tokens: int, max_chars: int, field: str = "text"
-) -> np.ndarray:
+def encode_text(text: str, vocab: Vocabulary, *, max_tokens: int, max_chars: int, field: str = "text") -> np.ndarray:
     """Validate and encode one text; raise :class:`PreprocessError` for empty or over-long text."""
     if len(text) > max_chars:
         raise PreprocessError(field, f"text has {len(text)} characters; at most {max_chars} allowed")

@@ -1,8 +1,9 @@
-"""Per-task request handling: parse → preprocess → (model) → postprocess.
+"""Per-task request handling; the only place that knows sentiment, keywords and forecast apart.
 
 Each task module turns a raw request into the model's ONNX tensors with the very functions
-training used (``service.preprocess.*``), and the model's outputs back into answers. The routes
-never see a task detail; :func:`pipeline_for` picks the pipeline from the package.
+training used (``service.preprocess.*``), and the model's outputs back into answers; see
+:class:`~service.tasks.base.Task` for the whole contract. Adding a task means a module here, its
+entry in :data:`TASKS`, and its training code in ``export/``.
 """
 
 from __future__ import annotations
@@ -10,20 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from service.package import ModelPackage
-from service.tasks.base import TaskPipeline
-from service.tasks.forecast import ForecastPipeline
-from service.tasks.keywords import KeywordsPipeline
-from service.tasks.sentiment import SentimentPipeline
+from service.tasks.base import Task
+from service.tasks.forecast import ForecastTask
+from service.tasks.keywords import KeywordsTask
+from service.tasks.sentiment import SentimentTask
 
-PIPELINES: dict[str, type[TaskPipeline]] = {
-    "sentiment": SentimentPipeline,
-    "keywords": KeywordsPipeline,
-    "forecast": ForecastPipeline,
-}
+TASKS: dict[str, type[Task]] = {t.name: t for t in (SentimentTask, KeywordsTask, ForecastTask)}
 
 
-def pipeline_for(package: ModelPackage, folder: Path, max_batch_size: int) -> TaskPipeline:
-    return PIPELINES[package.task](package, folder, max_batch_size)
+def task_for(package: ModelPackage, folder: Path, max_request_rows: int) -> Task:
+    return TASKS[package.task](package, folder, max_request_rows)
 
 
-__all__ = ["PIPELINES", "TaskPipeline", "pipeline_for"]
+__all__ = ["TASKS", "Task", "task_for"]

@@ -16,7 +16,8 @@ import pytest
 
 from export.cli import evaluate_main, export_main, train_main
 from export.data import load_task
-from export.evaluate import open_package, ort_feeds
+from export.evaluate import open_package
+from service.tasks import TASKS
 from export.onnx_export import export_run
 from export.train import save_checkpoint, task_config, train_run
 from export.verify import check_reference
@@ -69,10 +70,10 @@ def test_package_has_native_rnn_ops_contract_names_and_recorded_parity(packages:
 def test_padded_sentiment_batch_equals_each_row_alone(packages: dict[str, Path], cell: str) -> None:
     session, _ = open_package(packages[f"sentiment-{cell}"])
     rows = [np.array([5, 9, 2, 7, 3, 11, 4]), np.array([6]), np.array([8, 3, 10])]
-    batched = session.run(None, ort_feeds("sentiment", rows))[0]
-    assert ort_feeds("sentiment", rows)["tokens"].shape == (3, 7)  # right-padded
+    batched = session.run(None, TASKS["sentiment"].feeds(rows))[0]
+    assert TASKS["sentiment"].feeds(rows)["tokens"].shape == (3, 7)  # right-padded
     for i, row in enumerate(rows):
-        alone = session.run(None, ort_feeds("sentiment", [row]))[0]
+        alone = session.run(None, TASKS["sentiment"].feeds([row]))[0]
         assert np.max(np.abs(batched[i] - alone[0])) <= 1e-5
 
 

@@ -15,12 +15,13 @@ import pytest
 import torch
 
 from export.onnx_export import to_onnx
-from export.step import CHUNK_SIZES, STEP_FILE, build_step, one_shot_feeds
+from export.step import CHUNK_SIZES, STEP_FILE, build_step
 from export.train import build_model, task_config, to_inputs
-from export.verify import session
 from service.package import StreamingSpec, read_package, verify_streaming
 from service.preprocess.series import normalize
-from service.step_model import StepModel, split_time
+from service.runtime.sessions import open_session
+from service.runtime.step import StepModel, split_time
+from service.tasks import TASKS as TASK_TYPES
 from tests.export.conftest import DATA_ROOT, MODELS_DIR, needs_data
 
 TASKS = ("sentiment", "keywords", "forecast")
@@ -50,13 +51,13 @@ def test_random_net_stream_equals_one_shot(task: str, cell: str, tmp_path: Path)
     assert len(rnn) == 1 and not {"Loop", "Scan"} & {n.op_type for n in graph.node}
     assert len(rnn[0].output) >= 2 and rnn[0].output[1]  # Y_h exposed
     # the state matters: the last chunk alone (from zeros) answers differently than the stream
-    step, name = StepModel(session(tmp_path / STEP_FILE), spec), spec.inputs[0].name
+    step, name = StepModel.open("test", tmp_path / STEP_FILE, spec), spec.inputs[0].name
     x = probe[1][None][:, :6]  # short, so a random net's state has not forgotten the first chunks
     chunks = split_time(x, CHUNK_SIZES)
     streamed = step.run_chunks([{name: c} for c in chunks])[spec.outputs[0].name]
     alone = step.run_chunks([{name: chunks[-1]}])[spec.outputs[0].name]
     assert np.max(np.abs(streamed - alone)) > 1e-4
-    full = session(tmp_path / "model.onnx").run(None, one_shot_feeds(task, x))[0]
+    full = open_session(tmp_path / "model.onnx").run(None, TASK_TYPES[task].feeds(x))[0]
     np.testing.assert_allclose(streamed, full, atol=1e-5)
     gru_bytes = 4 * 8  # one layer, hidden 8
     assert spec.recurrent_state_bytes == (2 if cell == "lstm" else 1) * gru_bytes
@@ -77,8 +78,8 @@ def _streaming(folder: Path) -> StreamingSpec:
 @pytest.mark.parametrize("folder", _packages(), ids=lambda p: p.name)
 def test_committed_step_model_matches_one_shot_on_reference(folder: Path) -> None:
     spec = _streaming(folder)
-    step = StepModel(session(verify_streaming(folder, spec)), spec)
-    full = session(folder / "model.onnx")
+    step = StepModel.open("test", verify_streaming(folder, spec), spec)
+    full = open_session(folder / "model.onnx")
     task = read_package(folder).task
     with np.load(folder / "reference.npz") as ref:
         feeds = {k: ref[k] for k in ref.files if k != "expected"}
@@ -87,7 +88,7 @@ def test_committed_step_model_matches_one_shot_on_reference(folder: Path) -> Non
         x = feeds[name][i : i + 1]
         if task == "sentiment":
             x = x[:, : int(feeds["lengths"][i])]
-        expected = full.run(None, one_shot_feeds(task, x))[0]
+        expected = full.run(None, TASK_TYPES[task].feeds(x))[0]
         got = step.run_chunks([{name: c} for c in split_time(x, CHUNK_SIZES)])[spec.outputs[0].name]
         np.testing.assert_allclose(got, expected, atol=1e-5)
 
@@ -109,8 +110,8 @@ def test_forecast_stream_of_real_hours_equals_one_shot(cell: str) -> None:
     raw = np.loadtxt(DATA_ROOT / "timeseries" / "ett" / "ETTh1.csv", delimiter=",", skiprows=1,
                      usecols=range(1, 8), max_rows=12_100)[11_600:12_100]
     x = normalize(raw, package.preprocessing)[None]
-    step = StepModel(session(verify_streaming(folder, spec)), spec)
-    full = session(folder / "model.onnx")
+    step = StepModel.open("test", verify_streaming(folder, spec), spec)
+    full = open_session(folder / "model.onnx")
     sizes = [1] * 30 + [24] * 19
     got = step.run_chunks([{"history": c} for c in split_time(x, sizes)])["forecast"]
     np.testing.assert_allclose(got, full.run(None, {"history": x})[0], atol=1e-5)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from service.launch import stop
+from tests.servers import stop
 from tests.servers import free_port, run_server, wait_ready
 
 HERE = Path(__file__).resolve().parent

@@ -12,18 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from service.batch_policy import BatchPolicy
-from service.batching import (
-    CLIENT_RECEIVE,
-    ClientGone,
-    DynamicBatcher,
-    QueueFull,
-)
-from service.errors import BadRequest
-from service.padding import merge, split
+from service.batching.batcher import DynamicBatcher, QueueFull
+from service.batching.padding import merge, split
+from service.batching.policy import BatchPolicy
+from service.errors import BadRequest, ClientGone
 from service.package import BatchingConfig
 from service.settings import Settings
-from service.stats import ModelStats
+from service.v2.stats import ModelStats
 
 Tensors = dict[str, np.ndarray]
 
@@ -209,32 +204,28 @@ def test_cancelled_request_is_dropped_before_it_runs(executor: ThreadPoolExecuto
     assert batcher.counters.dropped == 1
 
 
-class Cycle:
-    """Stands in for uvicorn's RequestResponseCycle: ``receive.__self__.disconnected``."""
+class Client:
+    """Stands in for a request's connection: ``gone()`` is what the batcher asks before a run."""
 
     disconnected = False
 
-    async def receive(self) -> dict:
-        return {"type": "http.disconnect"}
+    async def gone(self) -> bool:
+        return self.disconnected
 
 
 def test_request_of_a_disconnected_client_is_dropped(executor: ThreadPoolExecutor) -> None:
     model = FakeModel()
     batcher = make(model, executor, size=8)
-    cycle = Cycle()
-
-    async def as_request(value: float, receive) -> tuple:  # type: ignore[no-untyped-def]
-        CLIENT_RECEIVE.set(receive)  # what the request middleware does
-        return await batcher.infer(rows(value))
+    client = Client()
 
     async def go() -> None:
         model.gate.clear()
         running = asyncio.ensure_future(batcher.infer(rows(0)))
         await wait_until(model.entered.is_set)
-        gone = asyncio.ensure_future(as_request(66, cycle.receive))
-        kept = asyncio.ensure_future(as_request(4, Cycle().receive))
+        gone = asyncio.ensure_future(batcher.infer(rows(66), client.gone))
+        kept = asyncio.ensure_future(batcher.infer(rows(4), Client().gone))
         await wait_until(lambda: batcher.depth == 2)
-        cycle.disconnected = True
+        client.disconnected = True
         model.gate.set()
         await asyncio.gather(running, kept)
         with pytest.raises(ClientGone):
@@ -259,10 +250,10 @@ def test_merge_right_pads_variable_length_rows_and_split_undoes_it() -> None:
 
 
 def test_policy_precedence() -> None:
-    package = BatchingConfig(max_batch_size=4, max_queue_delay_us=100, max_queue_size=9)
-    on = BatchPolicy.resolve(Settings(batch_max_size=12, max_queue_delay_us=7, max_queue_size=30), package)
-    assert (on.enabled, on.max_batch_size, on.max_queue_delay_us, on.max_queue_size) == (True, 12, 7, 30)
+    package = BatchingConfig(max_batch_rows=4, max_queue_delay_us=100, max_queue_size=9)
+    on = BatchPolicy.resolve(Settings(max_batch_rows=12, max_queue_delay_us=7, max_queue_size=30), package)
+    assert (on.enabled, on.max_batch_rows, on.max_queue_delay_us, on.max_queue_size) == (True, 12, 7, 30)
     from_package = BatchPolicy.resolve(Settings(batching="package"), package)
-    assert (from_package.max_batch_size, from_package.max_queue_delay_us, from_package.max_queue_size) == (4, 100, 9)
+    assert (from_package.max_batch_rows, from_package.max_queue_delay_us, from_package.max_queue_size) == (4, 100, 9)
     assert not BatchPolicy.resolve(Settings(batching="package"), BatchingConfig()).enabled  # model.json size 1
     assert not BatchPolicy.resolve(Settings(batching="off"), package).enabled

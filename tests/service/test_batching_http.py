@@ -20,13 +20,13 @@ import onnxruntime as ort
 import pytest
 
 from service.package import MODEL_FILE, read_package
-from service.tasks import pipeline_for
+from service.tasks import task_for
 from tests.servers import Server, run_server
 from tests.service.conftest import REPO_ROOT, history, tone, wav_bytes
 
 SST2 = REPO_ROOT.parent / "shared" / "data" / "sentiment" / "sst2_glue" / "dev.tsv"
 REAL_MODELS = REPO_ROOT / "models"
-BATCHING_ENV = {"RNN_SERVE_BATCHING": "on", "RNN_SERVE_BATCH_MAX_SIZE": "16",
+BATCHING_ENV = {"RNN_SERVE_BATCHING": "on", "RNN_SERVE_MAX_BATCH_ROWS": "16",
                 "RNN_SERVE_MAX_QUEUE_DELAY_US": "20000"}  # 20 ms: batches form even on a busy box
 
 
@@ -47,14 +47,14 @@ class Direct:
     def __init__(self, repo: Path, name: str) -> None:
         folder = repo / name
         self.package = read_package(folder)
-        self.pipeline = pipeline_for(self.package, folder, 64)
+        self.task = task_for(self.package, folder, 64)
         self.session = ort.InferenceSession(str(folder / MODEL_FILE), providers=["CPUExecutionProvider"])
 
     def predict(self, body: bytes, content_type: str = "application/json") -> list[dict[str, Any]]:
-        inputs, context = self.pipeline.preprocess(self.pipeline.parse(body, content_type))
+        inputs = self.task.preprocess(self.task.parse(body, content_type))
         names = [o.name for o in self.package.outputs]
         outputs = dict(zip(names, self.session.run(names, inputs), strict=True))
-        return self.pipeline.postprocess(outputs, context)
+        return self.task.postprocess(outputs)
 
 
 def numbers(answer: dict[str, Any]) -> np.ndarray:
@@ -172,7 +172,7 @@ def test_batch_stats_prometheus_and_config_show_batching(batching_server: Server
     assert runtime["onnxruntime_version"] == ort.__version__
     assert runtime["execution_providers"] == ["CPUExecutionProvider"]
     assert (runtime["intra_op_threads"], runtime["inter_op_threads"], runtime["graph_optimization_level"]) == (1, 1, "all")
-    assert runtime["batching"]["max_batch_size"] == 16 and runtime["batching"]["enabled"] is True
+    assert runtime["batching"]["max_batch_rows"] == 16 and runtime["batching"]["enabled"] is True
     listed = {m["name"]: m for m in httpx.get(f"{url}/v1/models").json()["models"]}
     assert listed["forecast-gru"]["runtime"] == runtime
 

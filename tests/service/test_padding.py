@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 
-from service.padding import PaddedCost, merge, plan, split
+from service.batching.padding import PaddedCost, merge, plan, split
 
 
 def test_fit_recovers_a_known_cost_model() -> None:
@@ -67,8 +67,8 @@ def test_length_aware_runs_answer_like_separate_runs() -> None:
     answer it gets alone (the fake model reads each row up to its own length, as sequence_lens does)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from service.batch_policy import BatchPolicy
-    from service.batching import DynamicBatcher
+    from service.batching.batcher import DynamicBatcher
+    from service.batching.policy import BatchPolicy
 
     calls: list[tuple[int, int]] = []
 
@@ -78,7 +78,7 @@ def test_length_aware_runs_answer_like_separate_runs() -> None:
         return {"y": np.array([tokens[r, : lengths[r]].sum() for r in range(len(lengths))], dtype=np.float64)}
 
     with ThreadPoolExecutor(1) as pool:
-        batcher = DynamicBatcher("m", BatchPolicy(True, 16, 0, 64, "test"), run, pool, pad_axes=True)
+        batcher = DynamicBatcher("m", BatchPolicy(True, 16, 0, 64, "test"), run, pool, pads=True)
         batcher.cost = PaddedCost(20.0, 1.0, 2.0)
         rng = np.random.default_rng(3)
         sizes = [2, 3, 45, 4, 50, 3, 2, 48]

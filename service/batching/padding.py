@@ -14,6 +14,7 @@ size and the CPU), and reported in the model's runtime configuration.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from collections.abc import Callable
@@ -114,4 +115,4 @@ def merge(parts: list[Tensors], pad_axes: bool) -> tuple[Tensors, list[int]]:
 
 def split(outputs: Tensors, offsets: list[int]) -> list[Tensors]:
     """Each request's own rows of every output (views, no copies)."""
-    return [{k: v[a:b] for k, v in outputs.items()} for a, b in zip(offsets, offsets[1:], strict=False)]
+    return [{k: v[a:b] for k, v in outputs.items()} for a, b in itertools.pairwise(offsets)]

@@ -26,8 +26,10 @@ class ModelStats:
 
     def record_success(self, timing: Timing, batch: int) -> None:
         for key, ns in (
-            ("success", timing.total_ns), ("queue", timing.queue_ns),
-            ("compute_input", timing.preprocess_ns), ("compute_infer", timing.inference_ns),
+            ("success", timing.total_ns),
+            ("queue", timing.queue_ns),
+            ("compute_input", timing.preprocess_ns),
+            ("compute_infer", timing.inference_ns),
             ("compute_output", timing.postprocess_ns),
         ):
             self.counts[key][0] += 1
@@ -66,8 +68,13 @@ class ModelStats:
                 "cache_miss": {"count": 0, "ns": 0},
             },
             "batch_stats": [
-                {"batch_size": size, **{key: {"count": n, "ns": ns} for key, ns in zip(
-                    ("compute_input", "compute_infer", "compute_output"), rest, strict=True)}}
+                {
+                    "batch_size": size,
+                    **{
+                        key: {"count": n, "ns": ns}
+                        for key, ns in zip(("compute_input", "compute_infer", "compute_output"), rest, strict=True)
+                    },
+                }
                 for size, (n, *rest) in sorted(self.batches.items())
             ],
         }

@@ -1,17 +1,17 @@
 """Dynamic batching: concurrent requests for one model share one ``session.run``.
 
 Why: a recurrent model's cost per step is a few small matrix products, so one call with 8 rows
-costs far less than 8 calls (feasibility.md §4: ~1.8× the sequences per second at 1 thread).
+costs far less than 8 calls (``python -m benchmarks.bench_batcher`` measures the gain in-process).
 Why it is correct for these RNNs (where Triton's dynamic batcher is not): every row is an
 independent sequence; sentiment rows of different lengths are right-padded and the graph reads
 each row at its own last step (``lengths`` → native ``sequence_lens``), so a batched answer equals
 the unbatched one; keywords and forecast rows have fixed shapes.
 
 How: requests wait in one bounded FIFO per model. A single worker coroutine takes the oldest
-requests (whole requests only: a multi-row request rides as a unit) up to ``max_batch_size`` rows,
+requests (whole requests only: a multi-row request rides as a unit) up to ``max_batch_rows`` rows,
 merges them, runs them on the model's one executor thread, and hands each request its own rows.
 Variable-length rows are first sorted into runs of similar length when the model has a fitted
-cost model (:mod:`service.padding`), so padding never makes a batch slower than no batching.
+cost model (:mod:`service.batching.padding`), so padding never makes a batch slower than no batching.
 While a batch runs, new requests queue up, so batches grow with load by themselves; with
 ``max_queue_delay_us`` > 0 an idle model also waits that long for a batch to fill (Triton's
 ``max_queue_delay_microseconds``). A full queue is refused at once (503 + Retry-After), and a
@@ -21,53 +21,39 @@ request whose client has gone, or whose handler was cancelled, is dropped before
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from service.batch_policy import BatchPolicy
-from service.errors import ServiceError
-from service.padding import PaddedCost, merge, plan, split
+from service.batching.padding import PaddedCost, merge, plan, split
+from service.batching.policy import BatchPolicy
+from service.errors import ClientGone, ModelNotReady, Overloaded
 from service.timing import now_ns
 
 log = logging.getLogger("rnn_serve.batching")
 
 Tensors = dict[str, np.ndarray]
-#: The ASGI ``receive`` of the request being handled (set by the request middleware), so the
-#: batcher can tell whether the client is still connected without touching the routes.
-CLIENT_RECEIVE: contextvars.ContextVar[Any] = contextvars.ContextVar("rnn_serve_client_receive", default=None)
 
 
-class QueueFull(ServiceError):
+class QueueFull(Overloaded):
     """The model's batching queue is full: refuse now rather than buffer without bound."""
 
-    status = 503
-
-    def __init__(self, model: str, size: int, retry_after_s: int = 1) -> None:
+    def __init__(self, model: str, size: int) -> None:
         super().__init__(
             f"model {model!r} is overloaded: {size} requests already queued; retry later",
-            field="model", rule=f"at most {size} queued requests (max_queue_size)",
+            field="model",
+            rule=f"at most {size} queued requests (max_queue_size)",
         )
-        self.headers = {"Retry-After": str(retry_after_s)}
 
 
-class ClientGone(ServiceError):
-    """The client disconnected while its request was queued (nginx's 499: nobody reads this)."""
-
-    status = 499
-
-
-def client_gone(receive: Any) -> bool:
-    """True when uvicorn has seen this request's connection close (its cycle's ``disconnected``)."""
-    cycle = getattr(receive, "__self__", None)
-    return bool(getattr(cycle, "disconnected", False))
+class ModelShuttingDown(ModelNotReady):
+    """The server is stopping: requests still queued are answered 503 rather than dropped."""
 
 
 class BatchRecorder(Protocol):
@@ -80,7 +66,7 @@ class _Pending:
     rows: int
     future: asyncio.Future[tuple[Tensors, int, int, int]]
     enqueued_ns: int
-    receive: Any = None
+    gone: Callable[[], Awaitable[bool]] | None = None
 
 
 @dataclass
@@ -112,8 +98,13 @@ class DynamicBatcher:
     """
 
     def __init__(
-        self, name: str, policy: BatchPolicy, run: Callable[[Tensors], Tensors], executor: Executor,
-        recorder: BatchRecorder | None = None, pad_axes: bool = False,
+        self,
+        name: str,
+        policy: BatchPolicy,
+        run: Callable[[Tensors], Tensors],
+        executor: Executor,
+        recorder: BatchRecorder | None = None,
+        pads: bool = False,
     ) -> None:
         self.name = name
         self.policy = policy
@@ -121,7 +112,7 @@ class DynamicBatcher:
         self._executor = executor
         self._recorder = recorder
         #: rows of different lengths are right-padded (sentiment), so runs can be length-aware
-        self.pads = pad_axes
+        self.pads = pads
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
         self._wake = asyncio.Event()
@@ -142,7 +133,11 @@ class DynamicBatcher:
         """Requests waiting (not counting the batch being run)."""
         return len(self._queue)
 
-    async def infer(self, inputs: Tensors) -> tuple[Tensors, int, int, int]:
+    async def infer(
+        self, inputs: Tensors, gone: Callable[[], Awaitable[bool]] | None = None
+    ) -> tuple[Tensors, int, int, int]:
+        """``(outputs, queue_ns, inference_ns, batch rows)`` once this request's batch has run;
+        ``gone()`` tells whether the client is still there (a request whose client left is dropped)."""
         if len(self._queue) >= self.policy.max_queue_size:
             self.counters.rejected += 1
             raise QueueFull(self.name, self.policy.max_queue_size)
@@ -150,7 +145,7 @@ class DynamicBatcher:
         rows = next(iter(inputs.values())).shape[0]
         if not self._busy and not self._queue and self.policy.max_queue_delay_us == 0:
             return await self._run_alone(loop, inputs, rows)
-        item = _Pending(inputs, rows, loop.create_future(), now_ns(), CLIENT_RECEIVE.get())
+        item = _Pending(inputs, rows, loop.create_future(), now_ns(), gone)
         self._queue.append(item)
         self._queued_rows += rows
         if self._worker is None:
@@ -159,7 +154,9 @@ class DynamicBatcher:
         outputs, started, ended, size = await item.future
         return outputs, (started - item.enqueued_ns) + (now_ns() - ended), ended - started, size
 
-    async def _run_alone(self, loop: asyncio.AbstractEventLoop, inputs: Tensors, rows: int) -> tuple[Tensors, int, int, int]:
+    async def _run_alone(
+        self, loop: asyncio.AbstractEventLoop, inputs: Tensors, rows: int
+    ) -> tuple[Tensors, int, int, int]:
         """Fast path for an idle model with nothing queued: no worker hand-off (two fewer loop
         iterations at concurrency 1); requests arriving meanwhile queue up for the worker."""
         self._busy = True
@@ -182,7 +179,7 @@ class DynamicBatcher:
                 continue
             if self.policy.max_queue_delay_us > 0:
                 await self._fill(loop)
-            batch = self._take()
+            batch = await self._live(self._take())
             if batch:
                 self._busy = True
                 try:
@@ -193,7 +190,7 @@ class DynamicBatcher:
     async def _fill(self, loop: asyncio.AbstractEventLoop) -> None:
         """Wait until the batch is full or the oldest request has waited ``max_queue_delay_us``."""
         deadline = self._queue[0].enqueued_ns + self.policy.max_queue_delay_us * 1000
-        while self._queue and self._queued_rows < self.policy.max_batch_size:
+        while self._queue and self._queued_rows < self.policy.max_batch_rows:
             remaining = (deadline - now_ns()) / 1e9
             if remaining <= 0:
                 return
@@ -205,25 +202,35 @@ class DynamicBatcher:
                 timer.cancel()
 
     def _take(self) -> list[_Pending]:
-        """The oldest live requests, whole, up to ``max_batch_size`` rows (a bigger one rides alone)."""
+        """The oldest pending requests, whole, up to ``max_batch_rows`` rows (a bigger one rides alone)."""
         batch: list[_Pending] = []
         rows = 0
         while self._queue:
             item = self._queue[0]
-            if item.future.done() or (item.receive is not None and client_gone(item.receive)):
+            if item.future.done():  # its handler was cancelled
                 self._queue.popleft()
                 self._queued_rows -= item.rows
                 self.counters.dropped += 1
-                if not item.future.done():
-                    item.future.set_exception(ClientGone(f"client of a queued {self.name!r} request disconnected"))
                 continue
-            if batch and rows + item.rows > self.policy.max_batch_size:
+            if batch and rows + item.rows > self.policy.max_batch_rows:
                 break
             self._queue.popleft()
             self._queued_rows -= item.rows
             batch.append(item)
             rows += item.rows
         return batch
+
+    async def _live(self, batch: list[_Pending]) -> list[_Pending]:
+        """The members whose client is still connected; the others fail with 499 unrun."""
+        live = []
+        for item in batch:
+            if item.gone is not None and await item.gone():
+                self.counters.dropped += 1
+                if not item.future.done():
+                    item.future.set_exception(ClientGone(f"client of a queued {self.name!r} request disconnected"))
+                continue
+            live.append(item)
+        return live
 
     def run_parts(self, parts: list[Tensors]) -> list[_Run]:
         """Merge, run, split, on the calling thread (the model's thread when serving); with a
@@ -275,5 +282,5 @@ class DynamicBatcher:
         while self._queue:
             item = self._queue.popleft()
             if not item.future.done():
-                item.future.set_exception(ServiceError(f"model {self.name!r} is shutting down", status=503))
+                item.future.set_exception(ModelShuttingDown(f"model {self.name!r} is shutting down", field="model"))
         self._queued_rows = 0

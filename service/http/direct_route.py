@@ -37,11 +37,17 @@ class DirectRoute(APIRoute):
         hints = typing.get_type_hints(endpoint)
         in_path = {p.name for p in self.dependant.path_params}
         params = [p for p in inspect.signature(endpoint).parameters.values() if p.name != "request"]
-        bad = [p.name for p in params if not _is_optional_str(hints.get(p.name))
-               or (p.name not in in_path and p.default is inspect.Parameter.empty)]
+        bad = [
+            p.name
+            for p in params
+            if not _is_optional_str(hints.get(p.name))
+            or (p.name not in in_path and p.default is inspect.Parameter.empty)
+        ]
         if not inspect.iscoroutinefunction(endpoint) or bad or self.dependant.dependencies:
-            raise TypeError(f"{self.path}: a DirectRoute endpoint must be async and take only the request and "
-                            f"str path or optional str query parameters; not {bad}")
+            raise TypeError(
+                f"{self.path}: a DirectRoute endpoint must be async and take only the request and "
+                f"str path or optional str query parameters; not {bad}"
+            )
         path_names = [p.name for p in params if p.name in in_path]
         query = [(p.name, p.default) for p in params if p.name not in in_path]
 
@@ -49,6 +55,7 @@ class DirectRoute(APIRoute):
             kwargs = {name: request.path_params[name] for name in path_names}
             if query:
                 kwargs.update({name: request.query_params.get(name, default) for name, default in query})
-            return await endpoint(request=request, **kwargs)
+            response: Response = await endpoint(request=request, **kwargs)
+            return response
 
         return handler

@@ -1,0 +1,1 @@
+"""Dynamic batching: the per-model queue, the policy in force, and length-aware padded runs."""

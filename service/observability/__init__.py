@@ -1,0 +1,1 @@
+"""What the service tells operators: Prometheus metrics, per-request IDs and counts."""

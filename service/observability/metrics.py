@@ -1,0 +1,88 @@
+"""Prometheus metrics (``GET /metrics``): request counts, per-phase latency, requests in flight.
+
+Latency buckets run from 50 µs to 10 s: the tiny models' ``session.run`` is sub-millisecond,
+so the usual 5 ms first bucket would put every inference into one bucket.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from service.runtime.activity import ACTIVITY
+from service.timing import PHASES, Timing
+
+BUCKETS = (
+    50e-6,
+    100e-6,
+    200e-6,
+    300e-6,
+    500e-6,
+    750e-6,
+    1e-3,
+    1.5e-3,
+    2e-3,
+    3e-3,
+    5e-3,
+    7.5e-3,
+    10e-3,
+    20e-3,
+    50e-3,
+    100e-3,
+    250e-3,
+    500e-3,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+class Metrics:
+    """The app's collectors, in their own registry so several apps never collide."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "rnn_serve_requests",
+            "HTTP requests by model, route and status",
+            ["model", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "rnn_serve_latency_seconds",
+            "Per-phase latency of successful predictions",
+            ["model", "phase"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge("rnn_serve_requests_in_flight", "Requests being handled now", registry=self.registry)
+        self.in_flight.set_function(lambda: ACTIVITY.requests)
+        self._children: dict[tuple[str, str], Any] = {}
+        self._request_children: dict[tuple[str, str, int], Any] = {}
+        #: Model/task names worth a label; anything else is counted as "unknown" so random
+        #: 404 names cannot grow the label set without bound.
+        self.known_names: set[str] = set()
+
+    def observe(self, model: str, timing: Timing) -> None:
+        for phase in PHASES:
+            key = (model, phase)
+            child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = self.latency.labels(model=model, phase=phase)
+            child.observe(getattr(timing, f"{phase}_ns") / 1e9)
+
+    def count_request(self, model: str, route: str, status: int) -> None:
+        """``requests{model,route,status}`` += 1, with the child cached: ``labels()`` costs µs."""
+        key = (model, route, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self.requests.labels(model=model, route=route, status=str(status))
+        child.inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""Stateful streaming: open sessions (:mod:`.store`) and the step models that advance them (:mod:`.streams`)."""
