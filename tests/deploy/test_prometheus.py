@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from tests.deploy.conftest import DEPLOY
-from tests.servers import Server, free_port, wait_ready
+from tests.servers import Server, free_port, stop, wait_ready
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
@@ -110,12 +110,7 @@ def prometheus(deploy_server: Server, tmp_path_factory: pytest.TempPathFactory) 
             raise AssertionError(f"{exc}\n--- prometheus log ---\n{log_path.read_text(errors='replace')}") from None
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=15)
 
 
 def _wait_counted(prometheus: str, expected: dict[str, int]) -> None:
