@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint install install-dev models bench container-setup clean
+.PHONY: run test lint install install-dev models bench container-setup system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,18 @@ lint: install-dev
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/mypy
 
-test: lint container-setup
+# Debian packages the suite runs for real: prometheus (tests/deploy). Installed with apt-get when
+# missing and running as root; otherwise the tests that need them skip and say why.
+SYSTEM_PACKAGES := prometheus
+system-deps:
+	@missing=""; for pkg in $(SYSTEM_PACKAGES); do dpkg-query -W $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; } \
+	  || echo "apt-get could not install$$missing; the tests that need it will skip"; \
+	else echo "not root or no apt-get: cannot install$$missing; the tests that need it will skip"; fi
+
+test: lint container-setup system-deps
 	$(BIN)/python -m pytest
 
 models: install-dev

@@ -2,13 +2,13 @@
 # Measure the serving image: cold build time, size (and size above the base), and the time from
 # `docker run -d` to the first 200 from /v2/health/ready (median of 5 starts).
 #
-#   service/deploy/measure_image.sh                               # docker
-#   DOCKER=../shared/container/docker service/deploy/measure_image.sh   # podman stand-in here
+#   deploy/measure_image.sh                                       # docker
+#   DOCKER=../shared/container/docker deploy/measure_image.sh     # podman stand-in here
 #
 # The figures quoted in the README come from this script. It builds with --no-cache, so the
 # build time includes downloading the wheels, and it removes the image it built.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 DOCKER=${DOCKER:-docker}
 IMAGE=${IMAGE:-localhost/rnn-serve:measure}
 BASE=${BASE:-python:3.11-slim}
