@@ -17,11 +17,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.types import ASGIApp
 
 from service import __version__
 from service.dataplane import DataPlane
 from service.http import docs, sessions, v1, v2
 from service.http.errors import install_error_handlers
+from service.http.hot import HotRoutes
 from service.observability.collectors import BatchCollector, SessionCollector
 from service.observability.metrics import Metrics
 from service.observability.middleware import RequestMiddleware
@@ -40,9 +42,16 @@ Every prediction reports its latency (`timing` in the body, `Server-Timing` head
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> ASGIApp:
+    """The service as one ASGI app: request observation around the hot routes around FastAPI."""
     settings = settings or Settings()
     metrics = Metrics()
+    app = create_fastapi(settings, metrics)
+    return RequestMiddleware(HotRoutes(app, [*v1.HOT, *v2.HOT]), metrics)
+
+
+def create_fastapi(settings: Settings, metrics: Metrics) -> FastAPI:
+    """The FastAPI app: every route, the docs, the error handlers, and the lifespan that loads models."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,7 +84,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.redirect_slashes = False
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(RequestMiddleware, metrics=metrics)
     app.include_router(v1.router)
     app.include_router(v2.router)
     app.include_router(sessions.router)
