@@ -100,10 +100,15 @@ def binary_payload(tensors: dict[str, np.ndarray]) -> Payload:
     """A V2 body in the ``binary_tensor_data`` extension: JSON header, then the raw tensors, with the
     output asked for in binary too (what tritonclient sends by default)."""
     raw = [np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"), copy=False).tobytes() for a in tensors.values()]
-    header = json.dumps({
-        "inputs": [{**{k: v for k, v in _tensor(n, a).items() if k != "data"},
-                    "parameters": {"binary_data_size": len(r)}} for (n, a), r in zip(tensors.items(), raw, strict=True)],
-        "parameters": {"binary_data_output": True},
-    }).encode()
-    return Payload(header + b"".join(raw), "application/octet-stream",
-                   (("Inference-Header-Content-Length", str(len(header))),))
+    header = json.dumps(
+        {
+            "inputs": [
+                {**{k: v for k, v in _tensor(n, a).items() if k != "data"}, "parameters": {"binary_data_size": len(r)}}
+                for (n, a), r in zip(tensors.items(), raw, strict=True)
+            ],
+            "parameters": {"binary_data_output": True},
+        }
+    ).encode()
+    return Payload(
+        header + b"".join(raw), "application/octet-stream", (("Inference-Header-Content-Length", str(len(header))),)
+    )

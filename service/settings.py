@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="larger request bodies are rejected with 413")
     decode_offload_bytes: int = Field(
-        64 * 1024,
+        512 * 1024,
         ge=0,
         description="request bodies larger than this are decoded and preprocessed on a worker "
         "thread, so one large request cannot stall the event loop for everyone else (0 = always)",

@@ -128,7 +128,8 @@ OK = [0.0] * (96 * 7)
         (_fc([1, 95, 7], [0.0] * 665), "history.shape", "must match"),
         (_fc([1, 96, 7], OK[:-1]), "history.data", "elements"),
         (_fc([1, 96, 7], ["a"] * 672), "history.data", "FP32"),
-        (_fc([1, 96, 7], [[1.0, 2.0], [3.0]]), "history.data", "list of numbers"),
+        (_fc([1, 96, 7], [[1.0, 2.0], [3.0]]), "history.data", "elements"),  # nesting is read flat, as Triton does
+        (_fc([1, 96, 7], [[1.0, "a"], [3.0]]), "history.data", "list of numbers"),
         (_fc([0, 96, 7], []), "inputs", "batch size"),
         (_fc([65, 96, 7], [0.0] * (65 * 672)), "inputs", "batch size"),
         ({"inputs": []}, "inputs", "non-empty"),
