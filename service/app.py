@@ -21,6 +21,8 @@ from fastapi.responses import Response
 from service import __version__
 from service.dataplane import DataPlane
 from service.http import docs, sessions, v1, v2
+from service.http.cors import install_cors
+from service.http.dashboard import install_dashboard
 from service.http.errors import install_error_handlers
 from service.observability.collectors import BatchCollector, SessionCollector
 from service.observability.metrics import Metrics
@@ -37,12 +39,13 @@ DESCRIPTION = """LSTM and GRU models for three tasks, served with onnxruntime.
 * **KServe V2** (`/v2`): Triton-compatible tensors in and out (`tritonclient[http]`, perf_analyzer).
 
 Every prediction reports its latency (`timing` in the body, `Server-Timing` header).
+The dashboard is at [`/dashboard`](/dashboard); Prometheus metrics at `/metrics`.
 """
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    metrics = Metrics()
+    metrics = Metrics(settings.latency_window)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,11 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.redirect_slashes = False
     app.state.settings = settings
     install_error_handlers(app)
+    install_cors(app, settings.cors_origins)
     app.add_middleware(RequestMiddleware, metrics=metrics)
     app.include_router(v1.router)
     app.include_router(v2.router)
     app.include_router(sessions.router)
     docs.install_docs(app)
+    install_dashboard(app)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus(request: Request) -> Response:
