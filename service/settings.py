@@ -136,7 +136,6 @@ class Settings(BaseSettings):
         "sent but not yet read are answered instead of reset",
     )
 
-
     @field_validator("cors_allow_origins")
     @classmethod
     def _origins(cls, value: str) -> str:
