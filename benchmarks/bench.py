@@ -1,4 +1,4 @@
-"""The serving benchmark: ``python -m service.bench [--quick]`` (``make bench``).
+"""The serving benchmark: ``python -m benchmarks.bench [--quick]`` (``make bench``).
 
 In ONE run on ONE machine, for every model in the repository:
 
@@ -20,9 +20,10 @@ In ONE run on ONE machine, for every model in the repository:
     geometric ramp (×1.5), the two servers side by side at each rate, until two consecutive rates
     fail (each retried once after the server drained), then bisection above the best pass; at
     every point also the server's CPU per request (all its threads), the ``session.run`` time per
-    request, and the load client's CPU per request (``service/bench_load.py``), which say how much
+    request, and the load client's CPU per request (``benchmarks/bench_load.py``), which say how much
     of a request batching can save at all on this machine;
-(c') the batcher alone, in-process without HTTP (``service.bench_batcher``): 32 callers, off vs on.
+(c') the batcher alone, in-process without HTTP (``benchmarks.bench_batcher``): 32 callers, off vs on;
+(d) the cost of a 1-step streaming chunk at a short and a long history (``benchmarks.bench_stream``).
 
 Servers run as subprocesses on 127.0.0.1, one with ``RNN_SERVE_BATCHING=off`` and one with the
 default settings (batching on); unpinned for everything but the wrk measurement, so (c) keeps
@@ -44,25 +45,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from loadtest.bench_vs_wrk import wrk_version
+from benchmarks.bench_batcher import batcher_gain
+from benchmarks.bench_c1 import Raw, concurrency_one, concurrency_one_wrk, cpu_plan
+from benchmarks.bench_load import P99_BOUND_MS, sustained
+from benchmarks.bench_report import markdown
+from benchmarks.bench_stream import streaming_chunk_cost
+from benchmarks.bench_vs_wrk import wrk_version
 from loadtest.workload import load_examples, task_of, v1_payloads
-from service.bench_batcher import batcher_gain
-from service.bench_c1 import Raw, concurrency_one, concurrency_one_wrk, cpu_plan
-from service.bench_load import P99_BOUND_MS, sustained
-from service.bench_report import markdown
-from service.bench_stream import streaming_chunk_cost
-from service.launch import Server, run_server
 from service.package import MODEL_FILE
 from service.settings import Settings
+from tests.servers import Server, run_server
 
 
 @contextmanager
 def serve(repo: Path, env: dict[str, str], log: Path, cpus: str | None = None) -> Iterator[Server]:
     """``rnn-serve serve`` on a free loopback port until every model is ready; stopped by PID.
-    ``cpus``: a ``taskset -c`` list to pin the server to (see ``service.launch.run_server``)."""
+    ``cpus``: a ``taskset -c`` list to pin the server to (see ``tests.servers.run_server``)."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    with run_server(repo, env=env, log_dir=log.parent, ready_path="/v2/health/ready", timeout=120,
-                    cpus=cpus) as srv:
+    with run_server(repo, env=env, log_dir=log.parent, ready_path="/v2/health/ready", timeout=120, cpus=cpus) as srv:
         try:
             yield srv
         finally:
@@ -104,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     env_off = {"RNN_SERVE_BATCHING": "off", "RNN_SERVE_LOG_LEVEL": "warning"}
     env_on = {"RNN_SERVE_LOG_LEVEL": "warning"}
-    with serve(repo, env_off, args.out / "server-off.log") as off, serve(repo, env_on, args.out / "server-on.log") as on:
+    with (
+        serve(repo, env_off, args.out / "server-off.log") as off,
+        serve(repo, env_on, args.out / "server-on.log") as on,
+    ):
         servers = {"off": off, "on": on}
         urls = {mode: srv.url for mode, srv in servers.items()}
         conn = http.client.HTTPConnection(on.url.removeprefix("http://"))
@@ -122,27 +125,42 @@ def main(argv: list[str] | None = None) -> int:
                 entry["load_off"], entry["load_on"] = both["off"], both["on"]
             results["models"][name] = entry
             print(f"[bench] {name} done at {time.time() - started:.0f} s", flush=True)
-        streaming = streaming_chunk_cost(repo, n=args.n * 2, http_n=args.n // 2, url=on.url)
-        results["streaming"] = {k: v for k, v in streaming.items() if k in names}
+        results["streaming"] = streaming_chunk_cost(repo, n=args.n * 2, http_n=args.n // 2, url=on.url, names=names)
     wrk = None if args.no_wrk else wrk_version()
-    results["c1_client"] = {"wrk": wrk, "target": "wrk" if wrk else "http.client",
-                            "why": None if wrk else ("--no-wrk" if args.no_wrk else "wrk not on PATH")}
+    results["c1_client"] = {
+        "wrk": wrk,
+        "target": "wrk" if wrk else "http.client",
+        "why": None if wrk else ("--no-wrk" if args.no_wrk else "wrk not on PATH"),
+    }
     if wrk:
         # Its own pair of servers, pinned: (c) above keeps every core; here the server gets one.
         plan = cpu_plan()
         cpus = None if plan is None else str(plan[1])
-        with serve(repo, env_off, args.out / "server-off-pinned.log", cpus) as off, \
-                serve(repo, env_on, args.out / "server-on-pinned.log", cpus) as on:
+        with (
+            serve(repo, env_off, args.out / "server-off-pinned.log", cpus) as off,
+            serve(repo, env_on, args.out / "server-on-pinned.log", cpus) as on,
+        ):
             for i, name in enumerate(names):
                 results["models"][name]["c1_wrk"] = concurrency_one_wrk(
-                    {"off": off.url, "on": on.url}, raws[name], name, payloads[name], args.wrk_rounds, args.wrk_seconds,
-                    plan, seed=i)
+                    {"off": off.url, "on": on.url},
+                    raws[name],
+                    name,
+                    payloads[name],
+                    args.wrk_rounds,
+                    args.wrk_seconds,
+                    plan,
+                    seed=i,
+                )
                 print(f"[bench] {name} wrk -c1 done at {time.time() - started:.0f} s", flush=True)
+    for raw in raws.values():
+        raw.close()
     results["metadata"] = {
-        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": "python -m service.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "cpus": os.cpu_count(), "loadavg_end": [round(x, 2) for x in os.getloadavg()],
-        "wall_s": round(time.time() - started, 1), "p99_bound_ms": P99_BOUND_MS,
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": "python -m benchmarks.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "cpus": os.cpu_count(),
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+        "wall_s": round(time.time() - started, 1),
+        "p99_bound_ms": P99_BOUND_MS,
         "settings": {k: v for k, v in vars(args).items() if k != "out"} | {"out": str(args.out)},
         "workload": "real held-out inputs via loadtest.workload (SST-2 dev / FSDD takes 5-9 / ETTh1 test)",
     }

@@ -1,9 +1,10 @@
-"""Concurrency 1 for ``service.bench``: (a) the raw ``session.run`` floor and (b) HTTP p50/p99,
+"""Concurrency 1 for ``benchmarks.bench``: (a) the raw ``session.run`` floor and (b) HTTP p50/p99,
 by Python's ``http.client`` (interleaved request by request with raw runs) and by ``wrk -t1 -c1``
-(C, pinned; interleaved in blocks). See ``service/bench.py`` for how the two are reported."""
+(C, pinned; interleaved in blocks). See ``benchmarks/bench.py`` for how the two are reported."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -15,14 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
-from loadtest.bench_vs_wrk import run_wrk
+from benchmarks.bench_vs_wrk import run_wrk
 from loadtest.workload import Payload
-from service.package import MODEL_FILE, read_package
-from service.runtime import session_options
+from service.runtime.repository import load_model
 from service.settings import Settings
-from service.tasks import pipeline_for
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -30,16 +28,16 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 class Raw:
-    """One model in-process: the service's own session options and preprocessing."""
+    """One model in-process, loaded as the server loads it (``load_model``: the same session
+    options, preprocessing and warm-up), so (a) is the floor of exactly what (b) runs."""
 
-    def __init__(self, repo: Path, name: str, payloads: list[Any]) -> None:
-        folder = repo / name
-        package = read_package(folder)
-        pipeline = pipeline_for(package, folder, 64)
-        self.session = ort.InferenceSession(str(folder / MODEL_FILE), sess_options=session_options(Settings()),
-                                            providers=["CPUExecutionProvider"])
-        self.outputs = [o.name for o in package.outputs]
-        self.inputs = [pipeline.preprocess(pipeline.parse(p.body, p.content_type))[0] for p in payloads]
+    def __init__(self, repo: Path, name: str, payloads: list[Payload]) -> None:
+        model = load_model(repo / name, Settings())
+        if model.runner is None or model.task is None:
+            raise RuntimeError(f"{name} did not load: {model.error}")
+        self.runner, task = model.runner, model.task
+        self.session, self.outputs = self.runner.session, self.runner.output_names
+        self.inputs = [task.preprocess(task.parse(p.body, p.content_type)) for p in payloads]
 
     def run_ms(self, i: int) -> float:
         t0 = time.perf_counter()
@@ -57,8 +55,11 @@ class Raw:
             i += 1
         return out
 
+    def close(self) -> None:
+        self.runner.close()
 
-def concurrency_one(urls: dict[str, str], raw: Raw, name: str, payloads: list[Any], n: int) -> dict[str, Any]:
+
+def concurrency_one(urls: dict[str, str], raw: Raw, name: str, payloads: list[Payload], n: int) -> dict[str, Any]:
     """(a) and (b): per request i, POST to each server and one raw run on the same tensors."""
     conns = {mode: http.client.HTTPConnection(url.removeprefix("http://")) for mode, url in urls.items()}
     http_ms: dict[str, list[float]] = {mode: [] for mode in urls}
@@ -99,10 +100,8 @@ def _pin_threads(cpus: set[int]) -> None:
     except OSError:
         tids = [0]
     for tid in tids:
-        try:
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
             os.sched_setaffinity(tid, cpus)
-        except OSError:  # a thread that ended meanwhile
-            pass
 
 
 def cpu_plan() -> tuple[int, int] | None:
@@ -114,8 +113,16 @@ def cpu_plan() -> tuple[int, int] | None:
     return cpus[0], cpus[-1]
 
 
-def concurrency_one_wrk(urls: dict[str, str], raw: Raw, name: str, payloads: list[Payload], rounds: int,
-                        seconds: float, plan: tuple[int, int] | None, seed: int) -> dict[str, Any]:
+def concurrency_one_wrk(
+    urls: dict[str, str],
+    raw: Raw,
+    name: str,
+    payloads: list[Payload],
+    rounds: int,
+    seconds: float,
+    plan: tuple[int, int] | None,
+    seed: int,
+) -> dict[str, Any]:
     """(a) and (b) with ``wrk -t1 -c1``: per round one wrk block per server and one raw block, in random
     order; (b) = medians of the round p50s / p99s, (a) = median of all raw runs. One discarded round
     first (connection set-up, caches). Raw blocks run on the server's CPU (the servers idle then);
@@ -146,20 +153,29 @@ def concurrency_one_wrk(urls: dict[str, str], raw: Raw, name: str, payloads: lis
                     continue
                 res = run_wrk(f"{urls[block]}/v1/models/{name}/predict", payloads, 1, seconds, client_cpu)
                 if res["errors"] or res["socket_errors"]:
-                    raise RuntimeError(f"{name} ({block}): wrk saw {res['errors']:.0f} non-2xx responses, "
-                                       f"{res['socket_errors']:.0f} socket errors")
+                    raise RuntimeError(
+                        f"{name} ({block}): wrk saw {res['errors']:.0f} non-2xx responses, "
+                        f"{res['socket_errors']:.0f} socket errors"
+                    )
                 if rnd > 0:
                     per_mode[block].append(res)
     finally:
         _pin_threads(home)
     out: dict[str, Any] = {
-        "client": "wrk", "rounds": rounds, "seconds_per_block": seconds, "bodies": len(payloads),
-        "pinned": plan is not None, "client_cpu": client_cpu, "server_cpu": server_cpu,
-        "raw_cpu": server_cpu, "raw_p50_ms": statistics.median(raw_ms), "raw_runs": len(raw_ms),
+        "client": "wrk",
+        "rounds": rounds,
+        "seconds_per_block": seconds,
+        "bodies": len(payloads),
+        "pinned": plan is not None,
+        "client_cpu": client_cpu,
+        "server_cpu": server_cpu,
+        "raw_cpu": server_cpu,
+        "raw_p50_ms": statistics.median(raw_ms),
+        "raw_runs": len(raw_ms),
         "raw_round_p50_ms": raw_round_p50,
     }
-    for mode, res in per_mode.items():
-        out[f"http_{mode}_p50_ms"] = statistics.median(r["p50_ms"] for r in res)
-        out[f"http_{mode}_p99_ms"] = statistics.median(r["p99_ms"] for r in res)
-        out[f"http_{mode}_rounds"] = res
+    for mode, mode_rounds in per_mode.items():
+        out[f"http_{mode}_p50_ms"] = statistics.median(r["p50_ms"] for r in mode_rounds)
+        out[f"http_{mode}_p99_ms"] = statistics.median(r["p99_ms"] for r in mode_rounds)
+        out[f"http_{mode}_rounds"] = mode_rounds
     return out

@@ -22,22 +22,28 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.bench_arena import rss_mb
 from tests.servers import REPO_ROOT, run_server
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def v2_binary(tokens: np.ndarray) -> tuple[bytes, dict[str, str]]:
     raw = tokens.astype("<i8").tobytes()
-    header = json.dumps({"inputs": [{"name": "tokens", "shape": list(tokens.shape), "datatype": "INT64",
-                                     "parameters": {"binary_data_size": len(raw)}}]}).encode()
-    return header + raw, {"Inference-Header-Content-Length": str(len(header)),
-                          "Content-Type": "application/octet-stream"}
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "tokens",
+                    "shape": list(tokens.shape),
+                    "datatype": "INT64",
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ]
+        }
+    ).encode()
+    return header + raw, {
+        "Inference-Header-Content-Length": str(len(header)),
+        "Content-Type": "application/octet-stream",
+    }
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -79,9 +85,15 @@ def group(url: str, pid: int, model: str, shape: tuple[int, int], n: int) -> dic
     body, headers = v2_binary(np.ones(shape, dtype=np.int64))
     with ReadyPoller(url) as poller:
         statuses = [post(f"{url}/v2/models/{model}/infer", body, headers) for _ in range(n)]
-    return {"shape": list(shape), "statuses": statuses, "rss_after_mb": round(rss_mb(pid), 1),
-            "ready_worst_ms": round(max(poller.samples), 2), "ready_p50_ms": round(statistics.median(poller.samples), 2),
-            "ready_polls": len(poller.samples)}
+    samples = poller.samples or [float("nan")]  # a group quicker than the first poll has no sample
+    return {
+        "shape": list(shape),
+        "statuses": statuses,
+        "rss_after_mb": round(rss_mb(pid), 1),
+        "ready_worst_ms": round(max(samples), 2),
+        "ready_p50_ms": round(statistics.median(samples), 2),
+        "ready_polls": len(poller.samples),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,8 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long", type=int, default=500_000, help="time steps of the oversized requests")
     parser.add_argument("--legal", type=int, default=256, help="time steps of the legal requests")
     args = parser.parse_args(argv)
-    with run_server(args.model_repository.resolve(), ready_path="/v2/health/ready", cwd=args.source,
-                    extra_args=["--log-level", "warning"]) as server:
+    with run_server(
+        args.model_repository.resolve(),
+        ready_path="/v2/health/ready",
+        cwd=args.source,
+        extra_args=["--log-level", "warning"],
+    ) as server:
         pid = server.process.pid
         time.sleep(1.0)
         before = round(rss_mb(pid), 1)
@@ -104,9 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     print("| requests | statuses | RSS after (MB) | /v2/health/ready worst / p50 (ms) |")
     print("|---|---|---|---|")
     print(f"| (before) | | {before} | |")
-    for name, g in (("[1, %d]" % args.long, oversized), ("[1, %d]" % args.legal, legal)):
-        print(f"| {name} | {sorted(set(g['statuses']))} | {g['rss_after_mb']} | "
-              f"{g['ready_worst_ms']} / {g['ready_p50_ms']} ({g['ready_polls']} polls) |")
+    for name, g in ((f"[1, {args.long}]", oversized), (f"[1, {args.legal}]", legal)):
+        print(
+            f"| {name} | {sorted(set(g['statuses']))} | {g['rss_after_mb']} | "
+            f"{g['ready_worst_ms']} / {g['ready_p50_ms']} ({g['ready_polls']} polls) |"
+        )
     return 0
 
 

@@ -1,4 +1,4 @@
-"""(c) for ``service.bench``: the highest open-loop rate each server sustains within the p99
+"""(c) for ``benchmarks.bench``: the highest open-loop rate each server sustains within the p99
 bound, batching off and on side by side, and what one request costs the server in CPU there.
 
 Why the CPU figures: batching can only raise throughput by what it saves per request, and it
@@ -17,18 +17,19 @@ import json
 import os
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 from loadtest import LoadTestConfig
 from loadtest import run as loadtest_run
-from service.launch import Server
+from tests.servers import Server
 
 P99_BOUND_MS = 50.0
 
 
 def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` (all its threads) so far."""
-    fields = open(f"/proc/{pid}/stat", encoding="ascii").read().rsplit(")", 1)[1].split()
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -43,8 +44,18 @@ def _stats(url: str, name: str) -> tuple[int, int, int]:
 
 
 def _point(server: Server, name: str, rate: float, args: argparse.Namespace) -> dict[str, Any]:
-    cfg = LoadTestConfig(url=server.url, models=[name], rate=rate, duration=args.duration, warmup=args.warmup,
-                         rounds=1, quiet=True, max_payloads=args.payloads, seed=0, bootstrap_resamples=10)
+    cfg = LoadTestConfig(
+        url=server.url,
+        models=[name],
+        rate=rate,
+        duration=args.duration,
+        warmup=args.warmup,
+        rounds=1,
+        quiet=True,
+        max_payloads=args.payloads,
+        seed=0,
+        bootstrap_resamples=10,
+    )
     rows0, _, run0 = _stats(server.url, name)
     cpu0, client0 = process_cpu_s(server.process.pid), process_cpu_s(os.getpid())
     m = loadtest_run(cfg)["models"][name]
@@ -52,11 +63,18 @@ def _point(server: Server, name: str, rate: float, args: argparse.Namespace) -> 
     rows1, _, run1 = _stats(server.url, name)
     done = max(1, rows1 - rows0)
     ok = m["errors"] == 0 and m["p99_ms"] <= P99_BOUND_MS and m["throughput_rps"] >= 0.95 * m["sent_rps"]
-    return {"offered_rps": rate, "ok": ok, "p50_ms": m["p50_ms"], "p99_ms": m["p99_ms"],
-            "throughput_rps": m["throughput_rps"], "errors": m["errors"], "client_behind": m["client_behind"],
-            "server_cpu_us_per_request": round((cpu1 - cpu0) * 1e6 / done, 1),
-            "session_run_us_per_request": round((run1 - run0) / 1e3 / done, 1),
-            "client_cpu_us_per_request": round((client1 - client0) * 1e6 / done, 1)}
+    return {
+        "offered_rps": rate,
+        "ok": ok,
+        "p50_ms": m["p50_ms"],
+        "p99_ms": m["p99_ms"],
+        "throughput_rps": m["throughput_rps"],
+        "errors": m["errors"],
+        "client_behind": m["client_behind"],
+        "server_cpu_us_per_request": round((cpu1 - cpu0) * 1e6 / done, 1),
+        "session_run_us_per_request": round((run1 - run0) / 1e3 / done, 1),
+        "client_cpu_us_per_request": round((client1 - client0) * 1e6 / done, 1),
+    }
 
 
 def _settle(url: str, timeout_s: float = 30.0) -> None:
@@ -97,7 +115,7 @@ def sustained(servers: dict[str, Server], name: str, args: argparse.Namespace) -
     state: dict[str, dict[str, Any]] = {m: {"good": 0.0, "bad": None, "fails": 0, "points": []} for m in urls}
     rate, flip = args.start_rps, False
     while rate <= args.max_rps and any(st["fails"] < 2 for st in state.values()):
-        for mode in (list(urls)[::-1] if flip else list(urls)):
+        for mode in list(urls)[::-1] if flip else list(urls):
             st = state[mode]
             if st["fails"] >= 2:
                 continue
@@ -123,8 +141,12 @@ def sustained(servers: dict[str, Server], name: str, args: argparse.Namespace) -
         rows0, runs0, _ = before[mode]
         rows1, runs1, _ = _stats(urls[mode], name)
         best = [p for p in st["points"] if p["offered_rps"] == st["good"] and p["ok"]]
-        out[mode] = {"sustained_rps": st["good"], "first_failing_rps": st["bad"], "at_sustained": best[-1] if best else None,
-                     "mean_rows_per_run": (rows1 - rows0) / (runs1 - runs0) if runs1 > runs0 else None,
-                     "client_behind_anywhere": any(p["client_behind"] for p in st["points"]),
-                     "points": st["points"]}
+        out[mode] = {
+            "sustained_rps": st["good"],
+            "first_failing_rps": st["bad"],
+            "at_sustained": best[-1] if best else None,
+            "mean_rows_per_run": (rows1 - rows0) / (runs1 - runs0) if runs1 > runs0 else None,
+            "client_behind_anywhere": any(p["client_behind"] for p in st["points"]),
+            "points": st["points"],
+        }
     return out

@@ -1,4 +1,4 @@
-"""How much does serving add to a model call? ``python -m service.bench_overhead``.
+"""How much does serving add to a model call? ``python -m benchmarks.bench_overhead``.
 
 Starts the real server on 127.0.0.1, sends N sequential ``POST /v1/models/<model>/predict``
 requests over one keep-alive connection (concurrency 1), and interleaves each with a raw
@@ -20,26 +20,26 @@ import tempfile
 import time
 from pathlib import Path
 
-import onnxruntime as ort
-
-from service.launch import run_server
-from service.package import MODEL_FILE, read_package
-from service.runtime import ModelRunner, session_options
+from service.package import MODEL_FILE
+from service.runtime.repository import load_model
+from service.runtime.runner import ModelRunner, Tensors
 from service.settings import Settings
-from service.tasks import pipeline_for
+from tests.servers import run_server
 
 
 def _repository(requested: Path, model: str) -> tuple[Path, str]:
     if (requested / model / MODEL_FILE).is_file():
         return requested, f"real package {requested / model}"
-    from tests.service.tiny_models import build_tiny_repository  # only for the fallback
+    from tests.service.tiny_models import build_tiny_repository  # only for the fallback (needs onnx)
 
     tiny = build_tiny_repository(Path(tempfile.mkdtemp(prefix="bench-")) / "models")
     return tiny, f"TINY random package (no {requested / model} found)"
 
 
-async def _hop_costs(runner: ModelRunner, inputs: dict, n: int) -> dict[str, float]:
-    """Median µs of one run: inline in the loop, via the runner's executor, via asyncio.to_thread."""
+async def _hop_costs(runner: ModelRunner, inputs: Tensors, n: int) -> dict[str, float]:
+    """Median µs of one run: inline in the loop, via the runner's executor, via asyncio.to_thread.
+    ``runner`` must never run inline itself (no batching, ``inline_max_us=0``), so that its
+    ``infer`` is the hop to the model's own thread."""
     samples: dict[str, list[float]] = {"inline": [], "dedicated executor": [], "asyncio.to_thread": []}
     for _ in range(n):
         t0 = time.perf_counter()
@@ -64,19 +64,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     repo, source = _repository(args.model_repository, args.model)
-    settings = Settings(model_repository=repo)
-    package = read_package(repo / args.model)
-    pipeline = pipeline_for(package, repo / args.model, settings.max_batch_size)
+    # The server's session options and preprocessing; this runner never batches nor runs inline,
+    # so its ``infer`` below is the hop to the model's thread (the raw runs are plain session.run).
+    settings = Settings(batching="off", inline_max_us=0)
+    model = load_model(repo / args.model, settings)
+    if model.runner is None or model.task is None:
+        raise RuntimeError(f"{args.model} did not load: {model.error}")
+    runner, task = model.runner, model.task
     body = json.dumps({"text": args.text}).encode()
-    inputs, _ = pipeline.preprocess(pipeline.parse(body, "application/json"))
-    session = ort.InferenceSession(str(repo / args.model / MODEL_FILE), sess_options=session_options(settings),
-                                   providers=["CPUExecutionProvider"])
+    inputs = task.preprocess(task.parse(body, "application/json"))
+    session = runner.session
+    warm = min(100, args.n)
 
     http_ms, server_total, server_inf, raw_ms, floor_ms = [], [], [], [], []
     with run_server(repo, extra_args=["--log-level", "warning"], ready_path="/v2/health/ready") as server:
         conn = http.client.HTTPConnection(server.url.removeprefix("http://"))
         headers = {"Content-Type": "application/json"}
-        for i in range(args.n + 100):  # the first 100 of each are warm-up
+        for i in range(args.n + warm):  # the first ``warm`` of each are warm-up
             t0 = time.perf_counter()
             conn.request("POST", f"/v1/models/{args.model}/predict", body=body, headers=headers)
             resp = conn.getresponse()
@@ -89,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             t3 = time.perf_counter()
             if resp.status != 200:
                 raise RuntimeError(f"HTTP {resp.status}: {payload[:200]!r}")
-            if i >= 100:
+            if i >= warm:
                 timing = json.loads(payload)["timing"]
                 http_ms.append((t1 - t0) * 1e3)
                 raw_ms.append((t2 - t1) * 1e3)
@@ -98,14 +102,15 @@ def main(argv: list[str] | None = None) -> int:
                 server_inf.append(timing["inference_ms"])
         conn.close()
 
-    runner = ModelRunner(args.model, session, package)
     hops = asyncio.run(_hop_costs(runner, inputs, min(args.n, 1000)))
     runner.close()
 
     med = statistics.median
     tokens = int(inputs["tokens"].shape[1])
-    print(f"model: {args.model} ({source}); input: {tokens} tokens; n={args.n} interleaved; "
-          f"ORT threads intra={settings.intra_op_threads} inter={settings.inter_op_threads}; cpus={os.cpu_count()}")
+    print(
+        f"model: {args.model} ({source}); input: {tokens} tokens; n={args.n} interleaved; "
+        f"ORT threads intra={settings.intra_op_threads} inter={settings.inter_op_threads}; cpus={os.cpu_count()}"
+    )
     print(f"  HTTP POST /v1/models/{args.model}/predict p50 (client, c=1): {med(http_ms):8.3f} ms")
     print(f"    server-reported total_ms p50:                    {med(server_total):8.3f} ms")
     print(f"    server-reported inference_ms p50:                {med(server_inf):8.3f} ms")

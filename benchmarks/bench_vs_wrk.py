@@ -6,8 +6,8 @@ so throughput and p50 should agree (wrk's C client is the reference; its post-ho
 omission back-fill only touches values ≥ 2× the per-connection cycle, so p50 is unaffected).
 Runs are interleaved (random order per round) and medians compared, because this machine is noisy.
 
-    python -m loadtest.bench_vs_wrk --model-repository models --model sentiment-gru
-    python -m loadtest.bench_vs_wrk --url http://127.0.0.1:8000 --model sentiment-gru
+    python -m benchmarks.bench_vs_wrk --model-repository models --model sentiment-gru
+    python -m benchmarks.bench_vs_wrk --url http://127.0.0.1:8000 --model sentiment-gru
 
 Without ``--url`` it starts ``rnn-serve serve`` itself. With ≥ 2 CPUs the server is pinned to the
 last CPU and both clients to CPU 0 (``taskset`` / ``sched_setaffinity``), so client and server
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -33,7 +34,7 @@ from loadtest import LoadTestConfig, run
 from loadtest.config import check_target_url
 from loadtest.runner import prepare
 from loadtest.workload import Payload
-from service.launch import run_server
+from tests.servers import run_server
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
@@ -59,7 +60,7 @@ def wrk_version() -> str | None:
     """``wrk -v``'s first line (e.g. ``wrk debian/4.1.0-3+b2 [epoll]``), None when wrk is not on PATH."""
     if shutil.which("wrk") is None:
         return None
-    done = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
+    done = subprocess.run(["wrk", "-v"], check=False, capture_output=True, text=True, timeout=10)
     line = (done.stdout or done.stderr).strip().splitlines()
     return line[0].split(" Copyright")[0].strip() if line else "wrk"
 
@@ -73,22 +74,27 @@ def _wrk_script(files: list[tuple[str, str]]) -> str:
     """
     lines = ["local bodies, types = {}, {}"]
     for path, ctype in files:
-        lines.append(f"do local f = assert(io.open({json.dumps(path)}, 'rb')); "
-                     f"bodies[#bodies + 1] = f:read('*a'); f:close(); types[#types + 1] = {json.dumps(ctype)} end")
+        lines.append(
+            f"do local f = assert(io.open({json.dumps(path)}, 'rb')); "
+            f"bodies[#bodies + 1] = f:read('*a'); f:close(); types[#types + 1] = {json.dumps(ctype)} end"
+        )
     lines += ['wrk.method = "POST"', "wrk.body = bodies[1]", 'wrk.headers["Content-Type"] = types[1]']
     if len(files) > 1:
-        lines += ["local i = 0",
-                  "request = function()",
-                  "  i = i % #bodies + 1",
-                  '  return wrk.format(nil, nil, {["Content-Type"] = types[i]}, bodies[i])',
-                  "end"]
+        lines += [
+            "local i = 0",
+            "request = function()",
+            "  i = i % #bodies + 1",
+            '  return wrk.format(nil, nil, {["Content-Type"] = types[i]}, bodies[i])',
+            "end",
+        ]
     return "\n".join(lines) + "\n"
 
 
-def run_wrk(url: str, payloads: Sequence[Payload], concurrency: int, duration: float,
-            cpu: int | None) -> dict[str, float]:
+def run_wrk(
+    url: str, payloads: Sequence[Payload], concurrency: int, duration: float, cpu: int | None
+) -> dict[str, float]:
     """``wrk -t1 -c<concurrency> --latency`` POSTing ``payloads`` round-robin to ``url`` (pinned to ``cpu``
-    with ``taskset`` where both exist); parsed by ``parse_wrk``. Shared with ``service.bench``, whose
+    with ``taskset`` where both exist); parsed by ``parse_wrk``. Shared with ``benchmarks.bench``, whose
     concurrency-1 figure it produces: a C client adds far less of its own time than Python's http.client.
     wrk's duration is whole seconds (at least 1)."""
     if not payloads:
@@ -104,7 +110,7 @@ def run_wrk(url: str, payloads: Sequence[Payload], concurrency: int, duration: f
         cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--latency", "-s", str(script), url]
         if cpu is not None and shutil.which("taskset"):
             cmd = ["taskset", "-c", str(cpu), *cmd]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+        done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=duration + 60)
     if done.returncode != 0:
         raise RuntimeError(f"wrk exited with {done.returncode}:\n{done.stdout}\n{done.stderr}")
     parsed = parse_wrk(done.stdout)
@@ -113,16 +119,31 @@ def run_wrk(url: str, payloads: Sequence[Payload], concurrency: int, duration: f
     return parsed
 
 
-def _run_ours(url: str, model: str, concurrency: int, duration: float) -> dict:
-    doc = run(LoadTestConfig(url=url, models=[model], mode="closed", concurrency=concurrency, duration=duration,
-                             warmup=0.5, rounds=1, quiet=True, max_payloads=1))
+def _run_ours(url: str, model: str, concurrency: int, duration: float) -> dict[str, float]:
+    doc = run(
+        LoadTestConfig(
+            url=url,
+            models=[model],
+            mode="closed",
+            concurrency=concurrency,
+            duration=duration,
+            warmup=0.5,
+            rounds=1,
+            quiet=True,
+            max_payloads=1,
+        )
+    )
     m = doc["models"][model]
-    return {"throughput_rps": m["throughput_rps"], "p50_ms": m["p50_ms"], "p99_ms": m["p99_ms"],
-            "errors": float(m["errors"])}
+    return {
+        "throughput_rps": m["throughput_rps"],
+        "p50_ms": m["p50_ms"],
+        "p99_ms": m["p99_ms"],
+        "errors": float(m["errors"]),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m loadtest.bench_vs_wrk", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_vs_wrk", description=__doc__.split("\n\n")[0])
     p.add_argument("--url", help="an already running server (loopback); default: start one")
     p.add_argument("--model-repository", type=Path, default=Path("models"))
     p.add_argument("--model", default="sentiment-gru")
@@ -142,14 +163,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.url:
             url = check_target_url(args.url)
         else:
-            url = stack.enter_context(run_server(args.model_repository, ready_path="/v2/health/ready",
-                                                 cpus=None if server_cpu is None else str(server_cpu))).url
+            url = stack.enter_context(
+                run_server(
+                    args.model_repository,
+                    ready_path="/v2/health/ready",
+                    cpus=None if server_cpu is None else str(server_cpu),
+                )
+            ).url
         if client_cpu is not None:
+            stack.callback(os.sched_setaffinity, 0, os.sched_getaffinity(0))  # a caller's process gets its CPUs back
             os.sched_setaffinity(0, {client_cpu})
         prep = prepare(LoadTestConfig(url=url, models=[args.model], max_payloads=1, seed=args.seed))
         payload, endpoint = prep.payloads[args.model][0], prep.urls[args.model]
-        results: dict[str, list[dict]] = {"wrk": [], "ours": []}
-        order_rng = __import__("random").Random(args.seed)
+        results: dict[str, list[dict[str, float]]] = {"wrk": [], "ours": []}
+        order_rng = random.Random(args.seed)
         for rnd in range(args.rounds):
             order = ["wrk", "ours"]
             order_rng.shuffle(order)
@@ -159,10 +186,15 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     res = _run_ours(url, args.model, args.concurrency, args.duration)
                 results[tool].append(res)
-                print(f"round {rnd} {tool:>4}: {res['throughput_rps']:8.1f} req/s  p50 {res['p50_ms']:.3f} ms  "
-                      f"p99 {res['p99_ms']:.3f} ms  errors {res['errors']:.0f}", flush=True)
-    print(f"\nclosed loop, concurrency {args.concurrency}, {args.duration:g} s x {args.rounds} interleaved rounds, "
-          f"model {args.model}, pinned: {'client CPU %s, server CPU %s' % (client_cpu, server_cpu) if pin else 'no'}")
+                print(
+                    f"round {rnd} {tool:>4}: {res['throughput_rps']:8.1f} req/s  p50 {res['p50_ms']:.3f} ms  "
+                    f"p99 {res['p99_ms']:.3f} ms  errors {res['errors']:.0f}",
+                    flush=True,
+                )
+    print(
+        f"\nclosed loop, concurrency {args.concurrency}, {args.duration:g} s x {args.rounds} interleaved rounds, "
+        f"model {args.model}, pinned: {f'client CPU {client_cpu}, server CPU {server_cpu}' if pin else 'no'}"
+    )
     print(f"| metric (median of {args.rounds}) | wrk 4.1 | rnn-serve loadtest | ours / wrk |")
     print("|---|---|---|---|")
     worst = 0.0

@@ -11,13 +11,14 @@ Library use::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from loadtest.config import ConfigError, LoadTestConfig, check_target_url
 
 __all__ = ["ConfigError", "LoadTestConfig", "check_target_url", "run"]
 
 
-def run(config: LoadTestConfig) -> dict:
+def run(config: LoadTestConfig) -> dict[str, Any]:
     """Validate ``config``, run the load test, write outputs if ``config.output`` is set; return the results."""
     from loadtest.report import write_outputs
     from loadtest.results import build_results

@@ -39,7 +39,11 @@ def make_session(max_connections: int, timeout_s: float) -> aiohttp.ClientSessio
 
 
 async def _send(
-    session: aiohttp.ClientSession, url: str, payload: Payload, headers: dict[str, str], segment: Segment,
+    session: aiohttp.ClientSession,
+    url: str,
+    payload: Payload,
+    headers: dict[str, str],
+    segment: Segment,
     start: float,
 ) -> None:
     """Send one request; record success (latency from ``start``) or the kind of failure."""
@@ -52,7 +56,7 @@ async def _send(
                 segment.record_ok(done - start, done - sent, resp.headers.get("Server-Timing"))
             else:
                 segment.record_error(f"http_{resp.status}")
-    except asyncio.TimeoutError:
+    except TimeoutError:
         segment.record_error("timeout")
     except (aiohttp.ClientError, OSError, ValueError) as exc:
         # Count every failure by kind; one broken connection must not abort the whole run.
@@ -70,7 +74,7 @@ async def open_loop(
     tick: Tick | None = None,
 ) -> None:
     """Send ``payloads[(first_payload + i) % n]`` at ``t0 + offsets[i]``; wait for every answer."""
-    tasks: list[asyncio.Task] = []
+    tasks: list[asyncio.Task[None]] = []
     n = len(payloads)
     headers = [p.headers for p in payloads]
     t0 = time.perf_counter() + 0.005

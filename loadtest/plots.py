@@ -7,15 +7,18 @@ tail that decides a latency SLO gets as much room as the median.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from hdrh.histogram import HdrHistogram  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from hdrh.histogram import HdrHistogram
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-from loadtest.stats import bucket_values, counts_of  # noqa: E402
+from loadtest.stats import bucket_values, counts_of
 
 
 def _spectrum(encoded: str) -> tuple[np.ndarray, np.ndarray]:
@@ -31,7 +34,7 @@ def _spectrum(encoded: str) -> tuple[np.ndarray, np.ndarray]:
     return cum_before, bucket_values()[nz] / 1000.0
 
 
-def _finish(fig: plt.Figure, ax: plt.Axes, path: Path) -> Path:
+def _finish(fig: Figure, ax: Axes, path: Path) -> Path:
     """Grid, legend, save and close: the same for every plot."""
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
@@ -41,7 +44,7 @@ def _finish(fig: plt.Figure, ax: plt.Axes, path: Path) -> Path:
     return path
 
 
-def plot_cdf(doc: dict, path: Path) -> Path:
+def plot_cdf(doc: dict[str, Any], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ticks = np.array([0.0, 0.5, 0.9, 0.99, 0.999, 0.9999])
     for name, m in doc["models"].items():
@@ -59,7 +62,7 @@ def plot_cdf(doc: dict, path: Path) -> Path:
     return _finish(fig, ax, path)
 
 
-def plot_sweep(doc: dict, path: Path) -> Path:
+def plot_sweep(doc: dict[str, Any], path: Path) -> Path:
     """p50 and p99 against ACHIEVED throughput, one line per model, offered rate annotated."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     names = list(doc["sweep"]["points"][0]["models"]) if doc["sweep"]["points"] else []

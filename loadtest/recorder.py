@@ -28,7 +28,7 @@ def new_histogram() -> HdrHistogram:
 
 def to_us(seconds: float) -> int:
     """Seconds → whole µs, clamped into the histogram's trackable range."""
-    return min(max(int(round(seconds * 1e6)), LOWEST_US), HIGHEST_US)
+    return min(max(round(seconds * 1e6), LOWEST_US), HIGHEST_US)
 
 
 def parse_server_timing(header: str | None) -> dict[str, float]:
@@ -71,7 +71,7 @@ class Segment:
     sent: int = 0
     ok: int = 0
     late: int = 0
-    errors: Counter = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
     server_sum_ms: dict[str, float] = field(default_factory=dict)
     server_count: dict[str, int] = field(default_factory=dict)
     #: seconds from the segment's start to its last response (≥ duration_s)

@@ -11,6 +11,7 @@ import os
 import platform
 import sys
 from importlib import metadata
+from typing import Any
 
 from loadtest.config import LoadTestConfig
 from loadtest.recorder import PHASES, Segment
@@ -39,7 +40,9 @@ def _versions() -> dict[str, str]:
 
 def _machine() -> dict[str, object]:
     info: dict[str, object] = {
-        "hostname": platform.node(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
     }
     try:
@@ -50,7 +53,7 @@ def _machine() -> dict[str, object]:
     return info
 
 
-def model_summary(segs: list[Segment]) -> dict:
+def model_summary(segs: list[Segment]) -> dict[str, Any]:
     """Per-model figures over all rounds: merged histograms, summed counts, phase means."""
     lat = summarise_latency(merge([s.latency for s in segs]))
     lag = merge([s.send_lag for s in segs])
@@ -90,21 +93,28 @@ def model_summary(segs: list[Segment]) -> dict:
         "client_service_mean_ms": service["mean_ms"],
         "server_timing_ms": server,
         "rounds": [
-            {"round": s.round, "requests_ok": s.ok, "errors": s.error_count, "late": s.late,
-             "throughput_rps": s.throughput_rps, **summarise_latency(s.latency)}
+            {
+                "round": s.round,
+                "requests_ok": s.ok,
+                "errors": s.error_count,
+                "late": s.late,
+                "throughput_rps": s.throughput_rps,
+                **summarise_latency(s.latency),
+            }
             for s in segs
         ],
         "histogram_hdr": merge([s.latency for s in segs]).encode().decode("ascii"),
     }
 
 
-def _point(cfg: LoadTestConfig, per_model: dict[str, list[Segment]]) -> dict:
+def _point(cfg: LoadTestConfig, per_model: dict[str, list[Segment]]) -> dict[str, Any]:
     models = {m: model_summary(segs) for m, segs in per_model.items()}
-    out: dict = {"models": models}
+    out: dict[str, Any] = {"models": models}
     if len(cfg.models) >= 2:
         base, cand = cfg.models[0], cfg.models[1]
         out["comparison"] = {
-            "baseline": base, "candidate": cand,
+            "baseline": base,
+            "candidate": cand,
             "ratio_definition": f"{cand} / {base} (< 1 for latency = {cand} faster)",
             "ci": "paired percentile bootstrap over rounds, 95 %",
             "rounds": cfg.rounds,
@@ -113,22 +123,27 @@ def _point(cfg: LoadTestConfig, per_model: dict[str, list[Segment]]) -> dict:
     return out
 
 
-def build_results(cfg: LoadTestConfig, data: RunData) -> dict:
+def build_results(cfg: LoadTestConfig, data: RunData) -> dict[str, Any]:
     """The whole results document. In a sweep, ``models`` is the last rate before the knee."""
     sources = {m: ex.source for m, ex in data.prepared.examples.items()}
     synthetic = any(ex.synthetic for ex in data.prepared.examples.values())
-    settings = {k: (str(v) if v is not None and k in {"data", "model_repository", "output"} else v)
-                for k, v in vars(cfg).items()}
-    doc: dict = {
+    settings = {
+        k: (str(v) if v is not None and k in {"data", "model_repository", "output"} else v)
+        for k, v in vars(cfg).items()
+    }
+    doc: dict[str, Any] = {
         "metadata": {
-            "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "tool": "rnn-serve loadtest",
             "settings": settings,
             "versions": {**_versions(), "event_loop": event_loop_name()},
             "machine": _machine(),
-            "workload": {"sources": sources, "synthetic": synthetic,
-                         "payloads_per_model": {m: len(p) for m, p in data.prepared.payloads.items()},
-                         "v2_preprocessing_from": data.prepared.v2_config or None},
+            "workload": {
+                "sources": sources,
+                "synthetic": synthetic,
+                "payloads_per_model": {m: len(p) for m, p in data.prepared.payloads.items()},
+                "v2_preprocessing_from": data.prepared.v2_config or None,
+            },
         },
         "mode": cfg.mode,
         "mode_label": "open loop" if cfg.mode == "open" else "closed loop (concurrency mode)",
@@ -141,7 +156,10 @@ def build_results(cfg: LoadTestConfig, data: RunData) -> dict:
         chosen = below[-1] if below else rates[-1]
         doc.update(points[chosen])
         doc["sweep"] = {
-            "rates": rates, "planned_rates": cfg.sweep_rates(), "knee": data.knee, "sustainable_rps": chosen if below else None,
+            "rates": rates,
+            "planned_rates": cfg.sweep_rates(),
+            "knee": data.knee,
+            "sustainable_rps": chosen if below else None,
             "points": [{"offered_rps": r, **p} for r, p in points.items()],
         }
     else:

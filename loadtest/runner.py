@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -33,7 +34,7 @@ class Prepared:
     urls: dict[str, str]
     payloads: dict[str, list[Payload]]
     examples: dict[str, Examples]
-    server_models: dict[str, dict]
+    server_models: dict[str, dict[str, Any]]
     #: model → where its V2 preprocessing config came from (V2 only)
     v2_config: dict[str, str] = field(default_factory=dict)
 
@@ -44,7 +45,7 @@ class RunData:
 
     prepared: Prepared
     points: dict[float | None, dict[str, list[Segment]]] = field(default_factory=dict)
-    knee: dict | None = None
+    knee: dict[str, Any] | None = None
 
 
 def prepare(cfg: LoadTestConfig) -> Prepared:
@@ -88,16 +89,28 @@ def _progress(cfg: LoadTestConfig, total: int) -> tuple[object | None, Callable[
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     bar = Progress(
-        TextColumn("loadtest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=Console(stderr=True), refresh_per_second=2, transient=True,
+        TextColumn("loadtest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        refresh_per_second=2,
+        transient=True,
     )
     task_id = bar.add_task("requests", total=total)
     return bar, lambda n: bar.update(task_id, advance=n)
 
 
 async def _segment(
-    cfg: LoadTestConfig, session: aiohttp.ClientSession, prep: Prepared, model: str, rate: float | None, rnd: int,
-    duration: float, first: int, tick: Callable[[int], None] | None,
+    cfg: LoadTestConfig,
+    session: aiohttp.ClientSession,
+    prep: Prepared,
+    model: str,
+    rate: float | None,
+    rnd: int,
+    duration: float,
+    first: int,
+    tick: Callable[[int], None] | None,
 ) -> Segment:
     seg = Segment(model=model, round=rnd, offered_rps=rate, mode=cfg.mode, duration_s=duration)
     payloads = prep.payloads[model]
@@ -113,7 +126,11 @@ async def _segment(
 
 
 async def _run_rate(
-    cfg: LoadTestConfig, session: aiohttp.ClientSession, prep: Prepared, rate: float | None, rng: np.random.Generator,
+    cfg: LoadTestConfig,
+    session: aiohttp.ClientSession,
+    prep: Prepared,
+    rate: float | None,
+    rng: np.random.Generator,
     tick: Callable[[int], None] | None,
 ) -> dict[str, list[Segment]]:
     """Warm-up (discarded), then ``rounds`` rounds, model order shuffled per round."""
@@ -133,7 +150,7 @@ async def _run_rate(
     return out
 
 
-def _past_knee(cfg: LoadTestConfig, rate: float, point: dict[str, list[Segment]]) -> dict | None:
+def _past_knee(cfg: LoadTestConfig, rate: float, point: dict[str, list[Segment]]) -> dict[str, Any] | None:
     """Why ``rate`` is past the knee, else None.
 
     Past the knee = completions fall behind what was actually scheduled (achieved < fraction ×
@@ -172,7 +189,7 @@ async def _run_async(cfg: LoadTestConfig, prep: Prepared) -> RunData:
         total = cfg.rounds * len(cfg.models) * int(cfg.duration * 200)
     else:
         rates = list(cfg.sweep_rates()) if cfg.sweep else [cfg.rate]
-        total = int(sum(r * cfg.duration * cfg.rounds * len(cfg.models) for r in rates))  # type: ignore[misc]
+        total = int(sum((r or 0.0) * cfg.duration * cfg.rounds * len(cfg.models) for r in rates))
     bar, tick = _progress(cfg, total)
     async with client.make_session(cfg.max_connections, cfg.timeout_s) as session:
         try:
@@ -197,7 +214,7 @@ def event_loop_name() -> str:
         import uvloop
     except ImportError:
         return "asyncio"
-    return f"uvloop {uvloop.__version__}"
+    return f"uvloop {getattr(uvloop, '__version__', '?')}"
 
 
 def execute(cfg: LoadTestConfig) -> RunData:

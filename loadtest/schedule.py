@@ -22,11 +22,11 @@ def intended_offsets(rate: float, duration: float, arrival: str, seed: int) -> n
     if arrival == "constant":
         n = int(np.floor(rate * duration - 1e-9)) + 1
         offsets = np.arange(n) / rate
-        return offsets[offsets < duration]
+        return np.asarray(offsets[offsets < duration])
     if arrival != "poisson":
         raise ValueError(f"arrival must be constant or poisson; got {arrival!r}")
     rng = np.random.default_rng(seed)
     expected = rate * duration
     gaps = rng.exponential(1.0 / rate, size=int(expected + 10 * np.sqrt(expected) + 20))
     offsets = np.cumsum(gaps) - gaps[0]
-    return offsets[offsets < duration]
+    return np.asarray(offsets[offsets < duration])

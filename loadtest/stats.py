@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
@@ -67,7 +68,7 @@ def summarise_latency(h: HdrHistogram) -> dict[str, float]:
 
 
 def _pooled_stat(
-    counts: np.ndarray, values: np.ndarray, stat: str, ok: np.ndarray, elapsed: np.ndarray, phases: dict
+    counts: np.ndarray, values: np.ndarray, stat: str, ok: np.ndarray, elapsed: np.ndarray, phases: dict[str, Any]
 ) -> float:
     if stat == "throughput_rps":
         return float(ok.sum() / elapsed.sum()) if elapsed.sum() > 0 else float("nan")
@@ -84,8 +85,14 @@ def ratio_ci(
     base: Sequence[Segment],
     cand: Sequence[Segment],
     stats: Sequence[str] = (
-        "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "throughput_rps",
-        "server_inference_ms", "server_total_ms",
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "p999_ms",
+        "max_ms",
+        "throughput_rps",
+        "server_inference_ms",
+        "server_total_ms",
     ),
     resamples: int = 2000,
     seed: int = 0,
@@ -110,9 +117,12 @@ def ratio_ci(
     # Server-Timing phase means (from each round's sums and counts): the model's own share.
     phases = [
         {
-            stat: (np.array([s.server_sum_ms.get(stat[7:-3], 0.0) for s in side]),
-                   np.array([s.server_count.get(stat[7:-3], 0) for s in side], float))
-            for stat in stats if stat.startswith("server_")
+            stat: (
+                np.array([s.server_sum_ms.get(stat[7:-3], 0.0) for s in side]),
+                np.array([s.server_count.get(stat[7:-3], 0) for s in side], float),
+            )
+            for stat in stats
+            if stat.startswith("server_")
         }
         for side in (base, cand)
     ]

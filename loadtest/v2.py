@@ -14,6 +14,7 @@ import json
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import TypeAdapter
@@ -28,7 +29,7 @@ from service.tasks import TASKS
 _PREPROCESSING = TypeAdapter(Preprocessing)
 
 
-def fetch_models(url: str, timeout: float = 10.0) -> dict[str, dict]:
+def fetch_models(url: str, timeout: float = 10.0) -> dict[str, dict[str, Any]]:
     """``GET /v1/models`` as ``{name: metadata}``; empty when the server has no such route."""
     try:
         with urllib.request.urlopen(f"{url}/v1/models", timeout=timeout) as resp:
@@ -39,7 +40,7 @@ def fetch_models(url: str, timeout: float = 10.0) -> dict[str, dict]:
     return {str(e["name"]): e for e in entries if isinstance(e, dict) and "name" in e}
 
 
-def _preprocessing(name: str, info: dict | None, repository: Path | None) -> tuple[object, Path | None]:
+def _preprocessing(name: str, info: dict[str, Any] | None, repository: Path | None) -> tuple[object, Path | None]:
     folder = Path(repository) / name if repository else None
     if folder is not None and (folder / META_FILE).is_file():
         return read_package(folder, verify_sha256=False).preprocessing, folder
@@ -62,13 +63,13 @@ def _preprocessing(name: str, info: dict | None, repository: Path | None) -> tup
         ) from None
 
 
-def _tensor(name: str, array: np.ndarray) -> dict:
+def _tensor(name: str, array: np.ndarray) -> dict[str, Any]:
     datatype = {"float32": "FP32", "int64": "INT64", "int32": "INT32"}[array.dtype.name]
     return {"name": name, "datatype": datatype, "shape": list(array.shape), "data": array.ravel().tolist()}
 
 
 def v2_payloads(
-    examples: Examples, name: str, info: dict | None, repository: Path | None
+    examples: Examples, name: str, info: dict[str, Any] | None, repository: Path | None
 ) -> tuple[list[Payload], str]:
     """Bodies for ``POST /v2/models/{name}/infer`` (one example per request, batch axis of 1),
     and where the preprocessing config came from (recorded in the results' metadata)."""
@@ -81,8 +82,8 @@ def v2_payloads(
             raise ValueError(f"V2 sentiment needs the vocabulary of {name!r}: pass --model-repository DIR")
         vocab = Vocabulary.load(folder / cfg.vocab_file)  # type: ignore[attr-defined]
         for text in examples.items:
-            tensors.append(feeds([encode_text(text, vocab, max_tokens=cfg.max_tokens,  # type: ignore[attr-defined]
-                                              max_chars=cfg.max_chars)]))  # type: ignore[attr-defined]
+            ids = encode_text(text, vocab, max_tokens=cfg.max_tokens, max_chars=cfg.max_chars)  # type: ignore[attr-defined]
+            tensors.append(feeds([ids]))
     elif examples.task == "keywords":
         for clip in examples.items:
             tensors.append(feeds([log_mel(np.asarray(clip, np.float32) / 32768.0, cfg)]))  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ import json
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ class Examples:
     """Raw task inputs (texts, int16 waveforms or (96, 7) windows) and where they came from."""
 
     task: str
-    items: list
+    items: list[Any]
     source: str
     synthetic: bool = False
 
@@ -45,7 +46,7 @@ class Payload:
         return {"Content-Type": self.content_type}
 
 
-def task_of(model: str, info: dict | None = None) -> str:
+def task_of(model: str, info: dict[str, Any] | None = None) -> str:
     """A model's task: from the server's metadata when it says, else from the ``<task>-<cell>`` name."""
     if info and info.get("task") in TASKS:
         return str(info["task"])
@@ -93,7 +94,7 @@ def _file_examples(task: str, path: Path) -> Examples:
     if not path.exists():
         raise ValueError(f"--data {path}: no such file or folder")
     if task == "sentiment":
-        items: list = read_glue_tsv(path)[0]
+        items: list[Any] = read_glue_tsv(path)[0]
     elif task == "keywords":
         items = _read_wavs([path] if path.is_file() else list(path.glob("*.wav")))
     else:
@@ -108,7 +109,25 @@ def _synthetic_examples(task: str, seed: int) -> Examples:
     rng = np.random.default_rng(seed)
     source = "synthetic (built-in; ../shared/data absent)"
     if task == "sentiment":
-        words = "a the film movie is was very not good bad great boring funny moving dull plot acting".split()
+        words = [
+            "a",
+            "the",
+            "film",
+            "movie",
+            "is",
+            "was",
+            "very",
+            "not",
+            "good",
+            "bad",
+            "great",
+            "boring",
+            "funny",
+            "moving",
+            "dull",
+            "plot",
+            "acting",
+        ]
         texts = [" ".join(rng.choice(words, size=int(rng.integers(3, 40)))) for _ in range(200)]
         return Examples(task, texts, source, synthetic=True)
     if task == "keywords":
@@ -131,10 +150,7 @@ def load_examples(task: str, data: Path | None, seed: int, max_items: int) -> Ex
     The order is a seeded shuffle (cut to ``max_items``), so long and short inputs mix evenly
     through time and every model in a comparison sees exactly the same sequence.
     """
-    if data is not None:
-        ex = _file_examples(task, data)
-    else:
-        ex = _shared_examples(task) or _synthetic_examples(task, seed)
+    ex = _file_examples(task, data) if data is not None else _shared_examples(task) or _synthetic_examples(task, seed)
     order = np.random.default_rng(seed).permutation(len(ex.items))[:max_items]
     return Examples(ex.task, [ex.items[i] for i in order], ex.source, ex.synthetic)
 
@@ -157,6 +173,5 @@ def v1_payloads(examples: Examples) -> list[Payload]:
     if examples.task == "keywords":
         return [Payload(wav_bytes(s), "audio/wav") for s in examples.items]
     return [
-        Payload(json.dumps({"history": np.round(w, 6).tolist()}).encode(), "application/json")
-        for w in examples.items
+        Payload(json.dumps({"history": np.round(w, 6).tolist()}).encode(), "application/json") for w in examples.items
     ]

@@ -32,7 +32,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     """SIGTERM (the server drains in-flight requests), then SIGKILL if it does not exit in time."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -46,7 +46,7 @@ def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
 @dataclass
 class Server:
     url: str
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     log_path: Path | None
     #: the ``taskset -c`` CPU list the server is pinned to; None when it runs unpinned
     cpus: str | None = None
@@ -55,7 +55,9 @@ class Server:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
 
-def wait_ready(url: str, process: subprocess.Popen | None, timeout: float, path: str = "/v2/health/live") -> None:
+def wait_ready(
+    url: str, process: subprocess.Popen[bytes] | None, timeout: float, path: str = "/v2/health/live"
+) -> None:
     """Poll ``url + path`` until it answers 200; fail early if ``process`` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -95,9 +97,16 @@ def run_server(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [
-        sys.executable, "-m", "service.cli", "serve",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--model-repository", str(model_repository),
+        sys.executable,
+        "-m",
+        "service.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--model-repository",
+        str(model_repository),
         *(extra_args or []),
     ]
     pinned = cpus if cpus is not None and shutil.which("taskset") else None
@@ -106,7 +115,10 @@ def run_server(
     log_path = Path(log_dir) / f"server-{port}.log" if log_dir is not None else None
     with open(log_path or os.devnull, "wb") as log:
         proc = subprocess.Popen(
-            cmd, cwd=cwd or REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+            cmd,
+            cwd=cwd or REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
     try:

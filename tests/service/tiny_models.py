@@ -13,6 +13,8 @@ Usage::
 
 from __future__ import annotations
 
+from typing import Any
+
 import tempfile
 from pathlib import Path
 
@@ -54,7 +56,11 @@ HORIZON = 96
 
 
 def _rnn_nodes(
-    cell: str, x_name: str, input_size: int, rng: np.random.Generator, seq_lens: str = "",
+    cell: str,
+    x_name: str,
+    input_size: int,
+    rng: np.random.Generator,
+    seq_lens: str = "",
     step: bool = False,
 ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], str]:
     """Batch-first ``x`` → [T, B, in] → native LSTM/GRU → last hidden state ``[B, HIDDEN]``.
@@ -69,15 +75,11 @@ def _rnn_nodes(
         numpy_helper.from_array(
             rng.uniform(-scale, scale, (1, gates * HIDDEN, input_size)).astype(np.float32), "rnn_W"
         ),
-        numpy_helper.from_array(
-            rng.uniform(-scale, scale, (1, gates * HIDDEN, HIDDEN)).astype(np.float32), "rnn_R"
-        ),
-        numpy_helper.from_array(
-            rng.uniform(-scale, scale, (1, 2 * gates * HIDDEN)).astype(np.float32), "rnn_B"
-        ),
+        numpy_helper.from_array(rng.uniform(-scale, scale, (1, gates * HIDDEN, HIDDEN)).astype(np.float32), "rnn_R"),
+        numpy_helper.from_array(rng.uniform(-scale, scale, (1, 2 * gates * HIDDEN)).astype(np.float32), "rnn_B"),
         numpy_helper.from_array(np.array([0], dtype=np.int64), "squeeze_axes"),
     ]
-    attrs: dict = {"hidden_size": HIDDEN}
+    attrs: dict[str, Any] = {"hidden_size": HIDDEN}
     if cell == "gru":
         attrs["linear_before_reset"] = 1
     rnn_in = ["x_tbf", "rnn_W", "rnn_R", "rnn_B", seq_lens]
@@ -93,13 +95,13 @@ def _rnn_nodes(
     return nodes, inits, "h_last"
 
 
-def _head(h: str, n_out: int, out_name: str, rng: np.random.Generator) -> tuple[onnx.NodeProto, list]:
+def _head(h: str, n_out: int, out_name: str, rng: np.random.Generator) -> tuple[onnx.NodeProto, list[Any]]:
     weights = numpy_helper.from_array(rng.normal(0, 0.5, (HIDDEN, n_out)).astype(np.float32), "head_W")
     bias = numpy_helper.from_array(rng.normal(0, 0.1, (n_out,)).astype(np.float32), "head_b")
     return helper.make_node("Gemm", [h, "head_W", "head_b"], [out_name]), [weights, bias]
 
 
-def _finish(name: str, nodes: list, inits: list, inputs: list, outputs: list, path: Path) -> None:
+def _finish(name: str, nodes: list[Any], inits: list[Any], inputs: list[Any], outputs: list[Any], path: Path) -> None:
     graph = helper.make_graph(nodes, name, inputs, outputs, initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="tiny_models")
     model.ir_version = 10
@@ -107,7 +109,7 @@ def _finish(name: str, nodes: list, inits: list, inputs: list, outputs: list, pa
     onnx.save(model, str(path))
 
 
-def _state_io(cell: str) -> tuple[list, list]:
+def _state_io(cell: str) -> tuple[list[Any], list[Any]]:
     """Graph inputs/outputs of the step variant's states: ``[1, batch, HIDDEN]`` each."""
     names = ["h", "c"] if cell == "lstm" else ["h"]
     ins = [helper.make_tensor_value_info(f"{n}_in", TensorProto.FLOAT, [1, "batch", HIDDEN]) for n in names]
@@ -115,8 +117,9 @@ def _state_io(cell: str) -> tuple[list, list]:
     return ins, outs
 
 
-def tiny_onnx(task: str, cell: str, path: Path, seed: int = 0, vocab_size: int = len(WORDS) + 2,
-              step: bool = False) -> None:
+def tiny_onnx(
+    task: str, cell: str, path: Path, seed: int = 0, vocab_size: int = len(WORDS) + 2, step: bool = False
+) -> None:
     """Write one tiny ONNX model for ``task``/``cell`` following the tensor contract.
 
     ``step=True`` writes its streaming variant instead (same weights for the same seed; no
@@ -156,10 +159,15 @@ def tiny_onnx(task: str, cell: str, path: Path, seed: int = 0, vocab_size: int =
 def tiny_streaming(task: str, cell: str, step_path: Path) -> StreamingSpec:
     """``model.json`` ``streaming`` for a tiny step model (its time axis free, states h (+ c))."""
     package = tiny_package(task, cell)
-    inputs = [TensorSpec(name=s.name, datatype=s.datatype, shape=[-1, -1, *s.shape[2:]])
-              for s in package.inputs if s.name != "lengths"]
-    states = [StateSpec(input=f"{n}_in", output=f"{n}_out", shape=[1, -1, HIDDEN])
-              for n in (["h", "c"] if cell == "lstm" else ["h"])]
+    inputs = [
+        TensorSpec(name=s.name, datatype=s.datatype, shape=[-1, -1, *s.shape[2:]])
+        for s in package.inputs
+        if s.name != "lengths"
+    ]
+    states = [
+        StateSpec(input=f"{n}_in", output=f"{n}_out", shape=[1, -1, HIDDEN])
+        for n in (["h", "c"] if cell == "lstm" else ["h"])
+    ]
     return streaming_spec(inputs, package.outputs, states, sha256=sha256_file(step_path))
 
 
