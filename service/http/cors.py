@@ -51,6 +51,9 @@ def install_cors(app: FastAPI, origins: list[str]) -> None:
         allow_origins=origins,
         allow_methods=METHODS,
         allow_headers=["*"],
+        # A listed page on a public origin may call a service on a private address (Chrome's
+        # Private Network Access preflight): listing the origin is the operator's consent.
+        allow_private_network=True,
         expose_headers=EXPOSED,
         max_age=600,
     )

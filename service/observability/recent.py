@@ -31,6 +31,7 @@ class LatencyRing:
         self.count = 0
 
     def record(self, total_ns: int, done_ns: int) -> None:
+        """Overwrite the oldest slot: a fixed memory cost however long the server runs."""
         slot = self.count % self.size
         self.total_ns[slot] = total_ns
         self.done_ns[slot] = done_ns
@@ -67,10 +68,12 @@ class RecentLatencies:
         self.rings: dict[str, LatencyRing] = {}
 
     def add_models(self, names: list[str]) -> None:
+        """Allocate the rings once, at start-up, so that :meth:`record` never allocates."""
         for name in names:
             self.rings.setdefault(name, LatencyRing(self.window))
 
     def record(self, model: str, total_ns: int, done_ns: int) -> None:
+        """One success of ``model`` (a name without a ring, which start-up did not list, is ignored)."""
         ring = self.rings.get(model)
         if ring is not None:
             ring.record(total_ns, done_ns)

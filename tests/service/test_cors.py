@@ -59,6 +59,10 @@ def test_listed_origin_preflight(dash_client: httpx.Client) -> None:
     assert "POST" in pre.headers["access-control-allow-methods"]
     assert "inference-header-content-length" in pre.headers["access-control-allow-headers"].lower()
     assert pre.headers["x-request-id"]  # preflights pass the request middleware too
+    # Chrome's Private Network Access: a listed public page may call a service on a private address
+    private = dash_client.options("/v1/models", headers={"Origin": ALLOWED, "Access-Control-Request-Method": "GET",
+                                                         "Access-Control-Request-Private-Network": "true"})
+    assert private.status_code == 200 and private.headers["access-control-allow-private-network"] == "true"
 
 
 def test_other_origins_get_nothing(dash_client: httpx.Client) -> None:
