@@ -65,26 +65,27 @@ def wrk_version() -> str | None:
     return line[0].split(" Copyright")[0].strip() if line else "wrk"
 
 
-def _wrk_script(files: list[tuple[str, str]]) -> str:
-    """Lua that POSTs the bodies in ``files`` ((path, content type) pairs), in order, round-robin.
+def _wrk_script(files: list[tuple[str, dict[str, str]]]) -> str:
+    """Lua that POSTs the bodies in ``files`` ((path, headers) pairs), in order, round-robin.
 
     The bodies are read from files when the script loads, so any bytes survive (no Lua quoting) and
     the script stays small for audio. One body: a static request, exactly what plain wrk sends. Several:
     a ``request()`` hook; wrk calls it before it stamps the send time, so it is not in the latency.
     """
-    lines = ["local bodies, types = {}, {}"]
-    for path, ctype in files:
+    lines = ["local bodies, headers = {}, {}"]
+    for path, hdrs in files:
+        table = ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in hdrs.items())
         lines.append(
             f"do local f = assert(io.open({json.dumps(path)}, 'rb')); "
-            f"bodies[#bodies + 1] = f:read('*a'); f:close(); types[#types + 1] = {json.dumps(ctype)} end"
+            f"bodies[#bodies + 1] = f:read('*a'); f:close(); headers[#headers + 1] = {{{table}}} end"
         )
-    lines += ['wrk.method = "POST"', "wrk.body = bodies[1]", 'wrk.headers["Content-Type"] = types[1]']
+    lines += ['wrk.method = "POST"', "wrk.body = bodies[1]", "for k, v in pairs(headers[1]) do wrk.headers[k] = v end"]
     if len(files) > 1:
         lines += [
             "local i = 0",
             "request = function()",
             "  i = i % #bodies + 1",
-            '  return wrk.format(nil, nil, {["Content-Type"] = types[i]}, bodies[i])',
+            "  return wrk.format(nil, nil, headers[i], bodies[i])",
             "end",
         ]
     return "\n".join(lines) + "\n"
@@ -104,7 +105,7 @@ def run_wrk(
         for i, payload in enumerate(payloads):
             path = Path(tmp) / f"body-{i}"
             path.write_bytes(payload.body)
-            files.append((str(path), payload.content_type))
+            files.append((str(path), payload.headers))
         script = Path(tmp) / "post.lua"
         script.write_text(_wrk_script(files))
         cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--latency", "-s", str(script), url]

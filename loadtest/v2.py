@@ -69,10 +69,10 @@ def _tensor(name: str, array: np.ndarray) -> dict[str, Any]:
 
 
 def v2_payloads(
-    examples: Examples, name: str, info: dict[str, Any] | None, repository: Path | None
+    examples: Examples, name: str, info: dict[str, Any] | None, repository: Path | None, binary: bool = False
 ) -> tuple[list[Payload], str]:
-    """Bodies for ``POST /v2/models/{name}/infer`` (one example per request, batch axis of 1),
-    and where the preprocessing config came from (recorded in the results' metadata)."""
+    """Bodies for ``POST /v2/models/{name}/infer`` (one example per request, batch axis of 1), JSON
+    or ``binary``, and where the preprocessing config came from (recorded in the results' metadata)."""
     cfg, folder = _preprocessing(name, info, repository)
     origin = f"package {folder}" if folder is not None else f"server metadata {name} (/v1/models)"
     feeds = TASKS[examples.task].feeds
@@ -90,5 +90,20 @@ def v2_payloads(
     else:
         for window in examples.items:
             tensors.append(feeds([normalize(np.asarray(window), cfg)]))  # type: ignore[arg-type]
+    if binary:
+        return [binary_payload(t) for t in tensors], origin
     bodies = [{"inputs": [_tensor(n, a) for n, a in t.items()]} for t in tensors]
     return [Payload(json.dumps(b).encode(), "application/json") for b in bodies], origin
+
+
+def binary_payload(tensors: dict[str, np.ndarray]) -> Payload:
+    """A V2 body in the ``binary_tensor_data`` extension: JSON header, then the raw tensors, with the
+    output asked for in binary too (what tritonclient sends by default)."""
+    raw = [np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"), copy=False).tobytes() for a in tensors.values()]
+    header = json.dumps({
+        "inputs": [{**{k: v for k, v in _tensor(n, a).items() if k != "data"},
+                    "parameters": {"binary_data_size": len(r)}} for (n, a), r in zip(tensors.items(), raw, strict=True)],
+        "parameters": {"binary_data_output": True},
+    }).encode()
+    return Payload(header + b"".join(raw), "application/octet-stream",
+                   (("Inference-Header-Content-Length", str(len(header))),))

@@ -40,10 +40,12 @@ class Payload:
 
     body: bytes
     content_type: str
+    #: more request headers (the V2 binary extension's ``Inference-Header-Content-Length``)
+    extra: tuple[tuple[str, str], ...] = ()
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Content-Type": self.content_type}
+        return {"Content-Type": self.content_type, **dict(self.extra)}
 
 
 def task_of(model: str, info: dict[str, Any] | None = None) -> str:

@@ -17,13 +17,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.types import ASGIApp
 
 from service import __version__
 from service.dataplane import DataPlane
 from service.http import docs, sessions, v1, v2
-from service.http.cors import install_cors
+from service.http.cors import with_cors
 from service.http.dashboard import install_dashboard
 from service.http.errors import install_error_handlers
+from service.http.hot import HotRoutes
 from service.observability.collectors import BatchCollector, SessionCollector
 from service.observability.metrics import Metrics
 from service.observability.middleware import RequestMiddleware
@@ -43,9 +45,17 @@ The dashboard is at [`/dashboard`](/dashboard); Prometheus metrics at `/metrics`
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> ASGIApp:
+    """The service as one ASGI app: request observation around CORS (when origins are set) around
+    the hot routes around FastAPI, so hot answers and preflights are counted and get CORS alike."""
     settings = settings or Settings()
     metrics = Metrics(settings.latency_window)
+    app = create_fastapi(settings, metrics)
+    return RequestMiddleware(with_cors(HotRoutes(app, [*v1.HOT, *v2.HOT]), settings.cors_origins), metrics)
+
+
+def create_fastapi(settings: Settings, metrics: Metrics) -> FastAPI:
+    """The FastAPI app: every route, the docs, the error handlers, and the lifespan that loads models."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,8 +88,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.redirect_slashes = False
     app.state.settings = settings
     install_error_handlers(app)
-    install_cors(app, settings.cors_origins)
-    app.add_middleware(RequestMiddleware, metrics=metrics)
     app.include_router(v1.router)
     app.include_router(v2.router)
     app.include_router(sessions.router)

@@ -77,6 +77,9 @@ def main(argv: list[str]) -> int:
         access_log=settings.access_log,
         timeout_graceful_shutdown=settings.graceful_shutdown_s,  # type: ignore[arg-type]  # any number works
         server_header=False,
+        # No X-Forwarded-* rewriting: nothing here reads the client's address, and the middleware
+        # would run on every request.
+        proxy_headers=False,
     )
     _DrainingServer(config, settings.shutdown_delay_s).run()
     return 0

@@ -25,7 +25,6 @@ import logging
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,6 +33,7 @@ import numpy as np
 from service.batching.padding import PaddedCost, merge, plan, split
 from service.batching.policy import BatchPolicy
 from service.errors import ClientGone, ModelNotReady, Overloaded
+from service.runtime.thread import ModelThread
 from service.timing import now_ns
 
 log = logging.getLogger("rnn_serve.batching")
@@ -102,14 +102,14 @@ class DynamicBatcher:
         name: str,
         policy: BatchPolicy,
         run: Callable[[Tensors], Tensors],
-        executor: Executor,
+        thread: ModelThread,
         recorder: BatchRecorder | None = None,
         pads: bool = False,
     ) -> None:
         self.name = name
         self.policy = policy
         self._run = run
-        self._executor = executor
+        self._thread = thread
         self._recorder = recorder
         #: rows of different lengths are right-padded (sentiment), so runs can be length-aware
         self.pads = pads
@@ -144,7 +144,7 @@ class DynamicBatcher:
         loop = asyncio.get_running_loop()
         rows = next(iter(inputs.values())).shape[0]
         if not self._busy and not self._queue and self.policy.max_queue_delay_us == 0:
-            return await self._run_alone(loop, inputs, rows)
+            return await self._run_alone(inputs, rows)
         item = _Pending(inputs, rows, loop.create_future(), now_ns(), gone)
         self._queue.append(item)
         self._queued_rows += rows
@@ -154,15 +154,13 @@ class DynamicBatcher:
         outputs, started, ended, size = await item.future
         return outputs, (started - item.enqueued_ns) + (now_ns() - ended), ended - started, size
 
-    async def _run_alone(
-        self, loop: asyncio.AbstractEventLoop, inputs: Tensors, rows: int
-    ) -> tuple[Tensors, int, int, int]:
+    async def _run_alone(self, inputs: Tensors, rows: int) -> tuple[Tensors, int, int, int]:
         """Fast path for an idle model with nothing queued: no worker hand-off (two fewer loop
         iterations at concurrency 1); requests arriving meanwhile queue up for the worker."""
         self._busy = True
         submitted = now_ns()
         try:
-            (run,) = await loop.run_in_executor(self._executor, self.run_parts, [inputs])
+            (run,) = await self._thread.run(self.run_parts, [inputs])
         finally:
             self._busy = False
             if self._queue:
@@ -183,7 +181,7 @@ class DynamicBatcher:
             if batch:
                 self._busy = True
                 try:
-                    await self._execute(loop, batch)
+                    await self._execute(batch)
                 finally:
                     self._busy = False
 
@@ -255,9 +253,9 @@ class DynamicBatcher:
             runs.append(_Run(members, answers, offsets[-1], started, ended, started - t0, now_ns() - ended))
         return runs
 
-    async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
+    async def _execute(self, batch: list[_Pending]) -> None:
         try:
-            runs = await loop.run_in_executor(self._executor, self.run_parts, [p.inputs for p in batch])
+            runs = await self._thread.run(self.run_parts, [p.inputs for p in batch])
         except Exception as exc:  # the whole batch failed: every member gets the error
             for p in batch:
                 if not p.future.done():

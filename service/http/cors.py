@@ -11,10 +11,10 @@ JSON error shape instead of Starlette's plain text.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from service.errors import BadRequest, bad_field
 from service.http.errors import error_response
@@ -41,13 +41,14 @@ class JsonCORSMiddleware(CORSMiddleware):
         return error_response(bad_field(BadRequest, field, rule))
 
 
-def install_cors(app: FastAPI, origins: list[str]) -> None:
-    """Add the CORS middleware when ``origins`` is not empty (call before the request middleware,
-    so that one stays outermost)."""
+def with_cors(app: ASGIApp, origins: list[str]) -> ASGIApp:
+    """``app`` behind the CORS middleware when ``origins`` is not empty, else ``app`` itself (no
+    cost per request while CORS is off). It wraps the hot routes too: their answers need the
+    headers as much as any other."""
     if not origins:
-        return
-    app.add_middleware(
-        JsonCORSMiddleware,
+        return app
+    return JsonCORSMiddleware(
+        app,
         allow_origins=origins,
         allow_methods=METHODS,
         allow_headers=["*"],

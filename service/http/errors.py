@@ -4,7 +4,8 @@ Everything a client can get wrong ends as ``{"error": "...", "field": "...", "ru
 with a 4xx status and the error's own headers (``Retry-After``, ``Allow``, ``Connection:
 close``). FastAPI's validation errors and Starlette's 404/405 are reshaped into the same form, so
 a client parses one error shape whatever failed. A fault of ours is a 500 with a stable message;
-its traceback goes to the log once, never to the client.
+its traceback goes to the log once, never to the client. :func:`to_response` serves both the
+Starlette exception handlers and the hot routes (:mod:`service.http.hot`).
 """
 
 from __future__ import annotations
@@ -23,14 +24,13 @@ from service.tasks.base import from_validation_error
 
 log = logging.getLogger("rnn_serve.http")
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
 
 def error_response(err: ServiceError) -> Response:
     return Response(
         orjson.dumps(err.body()), status_code=err.status, media_type="application/json", headers=err.headers or None
     )
-
-
-_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 def allowed_methods(request: Request) -> str:
@@ -40,26 +40,29 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(allowed)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ServiceError)
-    async def _service(request: Request, exc: ServiceError) -> Response:
+def to_response(request: Request, exc: Exception) -> Response:
+    """The response for any exception raised while serving ``request``."""
+    if isinstance(exc, ServiceError):
         if isinstance(exc, ClientGone):  # nobody reads this answer: one line, not a traceback
             log.info("%s %s: %s", request.method, request.url.path, exc.message)
         return error_response(exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+    if isinstance(exc, RequestValidationError):
         return error_response(from_validation_error(exc))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+    if isinstance(exc, StarletteHTTPException):
         err = ServiceError(f"{exc.detail}: {request.method} {request.url.path}", status=exc.status_code)
         err.headers = dict(exc.headers or {})
         if exc.status_code == 405:
             err.headers["Allow"] = allowed_methods(request)
         return error_response(err)
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(InternalError(f"internal error: {type(exc).__name__}"))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(InternalError(f"internal error: {type(exc).__name__}"))
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every exception Starlette catches through :func:`to_response`."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        return to_response(request, exc)
+
+    for kind in (ServiceError, RequestValidationError, StarletteHTTPException, Exception):
+        app.add_exception_handler(kind, handler)

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from service.http.body import json_response, plane, reader
-from service.http.direct_route import DirectRoute
 from service.http.openapi import (
     BODY_ERRORS,
     ERRORS,
@@ -34,12 +33,13 @@ async def compare_route(task: str, request: Request) -> Response:
     return json_response(result.body, result.timing)
 
 
-# The two hot routes are DirectRoutes (no per-request dependency solving; same OpenAPI entry).
+# Hot routes: registered here for the OpenAPI document and the route table; requests reach them
+# through service.http.hot.HotRoutes, which skips Starlette's middleware stack and router.
+HOT = (("/v1/models/{name}/predict", predict_route), ("/v1/compare/{task}", compare_route))
 router.add_api_route(
     "/models/{name}/predict",
     predict_route,
     methods=["POST"],
-    route_class_override=DirectRoute,
     response_model=PredictResponse,
     responses=error_responses(BODY_ERRORS),
     openapi_extra=task_body(),
@@ -49,7 +49,6 @@ router.add_api_route(
     "/compare/{task}",
     compare_route,
     methods=["POST"],
-    route_class_override=DirectRoute,
     response_model=CompareResponse,
     responses=error_responses(BODY_ERRORS),
     openapi_extra=task_body(),

@@ -16,7 +16,6 @@ from fastapi.responses import Response
 from service import __version__
 from service.errors import ModelNotReady
 from service.http.body import json_response, plane, reader
-from service.http.direct_route import DirectRoute
 from service.http.openapi import BODY_ERRORS, V2_INFER_BODY, error_responses
 from service.v2.codec import decode_request, encode_response
 
@@ -104,7 +103,6 @@ def _add(
             summary=summary,
             responses=error_responses(errors),
             openapi_extra=extra,
-            route_class_override=DirectRoute,
             name=f"{handler.__name__}{path}",
         )
 
@@ -113,6 +111,25 @@ _add("", "GET", _metadata, "Model metadata (with the load error's reason when no
 _add("/ready", "GET", _ready, "200 when the model is ready, 503 otherwise", (404, 503))
 _add("/config", "GET", _config, "Triton model configuration (for perf_analyzer)", (404, 503))
 _add("/stats", "GET", _stats, "Triton statistics extension", (404,))
-_add(
-    "/infer", "POST", _infer, "Inference: JSON tensors or the binary_tensor_data extension", BODY_ERRORS, V2_INFER_BODY
-)
+
+
+async def infer(name: str, request: Request) -> Response:
+    return await _infer(request, name, None)
+
+
+async def infer_versioned(name: str, version: str, request: Request) -> Response:
+    return await _infer(request, name, version)
+
+
+# Hot routes: registered for the OpenAPI document and the route table; requests reach them through
+# service.http.hot.HotRoutes, which skips Starlette's middleware stack and router.
+HOT = (("/v2/models/{name}/infer", infer), ("/v2/models/{name}/versions/{version}/infer", infer_versioned))
+for _path, _endpoint in HOT:
+    router.add_api_route(
+        _path.removeprefix("/v2"),
+        _endpoint,
+        methods=["POST"],
+        summary="Inference: JSON tensors or the binary_tensor_data extension",
+        responses=error_responses(BODY_ERRORS),
+        openapi_extra=V2_INFER_BODY,
+    )

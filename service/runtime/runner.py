@@ -20,7 +20,6 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from service.batching.policy import BatchPolicy
 from service.errors import BadRequest
 from service.runtime.activity import ACTIVITY
 from service.runtime.sessions import SessionConfig, check_io, describe, open_session
+from service.runtime.thread import ModelThread
 from service.timing import now_ns
 
 log = logging.getLogger("rnn_serve.runtime")
@@ -86,12 +86,12 @@ class ModelRunner:
         self.name = name
         self.session = session
         self.output_names = output_names
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ort-{name}")
+        self._thread = ModelThread(f"ort-{name}")
         self.policy = policy or BatchPolicy.off()
         self._recorder = recorder
         self.batcher: DynamicBatcher | None = None
         if self.policy.enabled:
-            self.batcher = DynamicBatcher(name, self.policy, self.run, self._executor, recorder, pads=pads)
+            self.batcher = DynamicBatcher(name, self.policy, self.run, self._thread, recorder, pads=pads)
         #: inline decision (see :mod:`service.runtime.activity`), measured at warm-up
         self.inline_max_us = inline_max_us
         self.one_row_us: float | None = None
@@ -145,11 +145,10 @@ class ModelRunner:
                 return InferResult(outputs, 0, ended - started, rows)
         if self.batcher is not None:
             return InferResult(*await self.batcher.infer(inputs, gone))
-        loop = asyncio.get_running_loop()
         submitted = now_ns()
         self._hops += 1
         try:
-            outputs, started, ended = await loop.run_in_executor(self._executor, self._timed_run, inputs)
+            outputs, started, ended = await self._thread.run(self._timed_run, inputs)
         finally:
             self._hops -= 1
         self._record(rows, ended - started)
@@ -213,4 +212,4 @@ class ModelRunner:
     def close(self) -> None:
         if self.batcher is not None:
             self.batcher.close()
-        self._executor.shutdown(wait=True)
+        self._thread.close()

@@ -7,7 +7,6 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from service.batching.padding import merge, split
 from service.batching.policy import BatchPolicy
 from service.errors import BadRequest, ClientGone
 from service.package import BatchingConfig
+from service.runtime.thread import ModelThread
 from service.settings import Settings
 from service.v2.stats import ModelStats
 
@@ -43,14 +43,21 @@ class FakeModel:
 
 
 @pytest.fixture
-def executor() -> Iterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(max_workers=1)
-    yield pool
-    pool.shutdown(wait=True)
+def executor() -> Iterator[ModelThread]:
+    thread = ModelThread("test-model")
+    yield thread
+    thread.close()
 
 
-def make(model: FakeModel, executor: ThreadPoolExecutor, *, size: int = 8, delay_us: int = 0,
-         queue: int = 64, stats: ModelStats | None = None) -> DynamicBatcher:
+def make(
+    model: FakeModel,
+    executor: ModelThread,
+    *,
+    size: int = 8,
+    delay_us: int = 0,
+    queue: int = 64,
+    stats: ModelStats | None = None,
+) -> DynamicBatcher:
     return DynamicBatcher("m", BatchPolicy(True, size, delay_us, queue, "test"), model.run, executor, stats)
 
 
@@ -70,7 +77,7 @@ async def wait_until(predicate, timeout: float = 5.0) -> None:  # type: ignore[n
         await asyncio.sleep(0.001)
 
 
-def test_flush_on_size_before_the_delay(executor: ThreadPoolExecutor) -> None:
+def test_flush_on_size_before_the_delay(executor: ModelThread) -> None:
     model = FakeModel()
     stats = ModelStats()
     batcher = make(model, executor, size=4, delay_us=10_000_000, stats=stats)  # a 10 s delay
@@ -86,7 +93,7 @@ def test_flush_on_size_before_the_delay(executor: ThreadPoolExecutor) -> None:
     assert stats.batches[4][0] == 1 and stats.execution_count == 1
 
 
-def test_flush_on_delay_with_a_partial_batch(executor: ThreadPoolExecutor) -> None:
+def test_flush_on_delay_with_a_partial_batch(executor: ModelThread) -> None:
     model = FakeModel()
     batcher = make(model, executor, size=8, delay_us=80_000)
 
@@ -102,7 +109,7 @@ def test_flush_on_delay_with_a_partial_batch(executor: ThreadPoolExecutor) -> No
     assert min(queue_ms) >= 70  # the wait is reported as queue time
 
 
-def test_no_delay_runs_an_idle_model_at_once_and_batches_what_queued_meanwhile(executor: ThreadPoolExecutor) -> None:
+def test_no_delay_runs_an_idle_model_at_once_and_batches_what_queued_meanwhile(executor: ModelThread) -> None:
     model = FakeModel()
     batcher = make(model, executor, size=8, delay_us=0)
 
@@ -119,7 +126,7 @@ def test_no_delay_runs_an_idle_model_at_once_and_batches_what_queued_meanwhile(e
     assert [r[3] for r in results] == [1, 3, 3, 3]
 
 
-def test_order_and_multi_row_requests_are_split_back(executor: ThreadPoolExecutor) -> None:
+def test_order_and_multi_row_requests_are_split_back(executor: ModelThread) -> None:
     model = FakeModel()
     batcher = make(model, executor, size=6, delay_us=50_000)
     requests = [rows(10 * i, n) for i, n in enumerate([1, 3, 2, 4, 1])]  # 11 rows: batches of 6, 5
@@ -136,7 +143,7 @@ def test_order_and_multi_row_requests_are_split_back(executor: ThreadPoolExecuto
     assert [r[3] for r in results] == [6, 6, 6, 5, 5]
 
 
-def test_a_request_bigger_than_the_batch_rides_alone(executor: ThreadPoolExecutor) -> None:
+def test_a_request_bigger_than_the_batch_rides_alone(executor: ModelThread) -> None:
     model = FakeModel()
     batcher = make(model, executor, size=2, delay_us=20_000)
     big = rows(1, 5)
@@ -145,13 +152,14 @@ def test_a_request_bigger_than_the_batch_rides_alone(executor: ThreadPoolExecuto
     np.testing.assert_array_equal(outputs["y"], expected(big))
 
 
-def test_an_error_fans_out_to_every_member_and_the_batcher_goes_on(executor: ThreadPoolExecutor) -> None:
+def test_an_error_fans_out_to_every_member_and_the_batcher_goes_on(executor: ModelThread) -> None:
     model = FakeModel()
     batcher = make(model, executor, size=3, delay_us=50_000)
 
     async def go() -> tuple[list, tuple]:
-        failed = await asyncio.gather(batcher.infer(rows(1)), batcher.infer(rows(-5)), batcher.infer(rows(2)),
-                                      return_exceptions=True)
+        failed = await asyncio.gather(
+            batcher.infer(rows(1)), batcher.infer(rows(-5)), batcher.infer(rows(2)), return_exceptions=True
+        )
         return failed, await batcher.infer(rows(3))
 
     failed, after = asyncio.run(go())
@@ -159,7 +167,7 @@ def test_an_error_fans_out_to_every_member_and_the_batcher_goes_on(executor: Thr
     np.testing.assert_array_equal(after[0]["y"], expected(rows(3)))
 
 
-def test_full_queue_is_refused_at_once_with_retry_after_and_recovers(executor: ThreadPoolExecutor) -> None:
+def test_full_queue_is_refused_at_once_with_retry_after_and_recovers(executor: ModelThread) -> None:
     model = FakeModel()
     batcher = make(model, executor, size=1, queue=2)
 
@@ -183,7 +191,7 @@ def test_full_queue_is_refused_at_once_with_retry_after_and_recovers(executor: T
     asyncio.run(go())
 
 
-def test_cancelled_request_is_dropped_before_it_runs(executor: ThreadPoolExecutor) -> None:
+def test_cancelled_request_is_dropped_before_it_runs(executor: ModelThread) -> None:
     model = FakeModel()
     batcher = make(model, executor, size=8)
 
@@ -213,7 +221,7 @@ class Client:
         return self.disconnected
 
 
-def test_request_of_a_disconnected_client_is_dropped(executor: ThreadPoolExecutor) -> None:
+def test_request_of_a_disconnected_client_is_dropped(executor: ModelThread) -> None:
     model = FakeModel()
     batcher = make(model, executor, size=8)
     client = Client()

@@ -48,7 +48,9 @@ def test_plan_never_estimates_more_than_separate_runs() -> None:
     cost = PaddedCost(20.0, 1.0, 2.0)
     for _ in range(200):
         lengths = [rng.randint(1, 50) for _ in range(rng.randint(2, 32))]
-        planned = sum(cost.of(len(run), max(lengths[i] for i in run)) for run in plan(lengths, [1] * len(lengths), cost))
+        planned = sum(
+            cost.of(len(run), max(lengths[i] for i in run)) for run in plan(lengths, [1] * len(lengths), cost)
+        )
         assert planned <= sum(cost.of(1, n) for n in lengths) + 1e-9
 
 
@@ -65,10 +67,9 @@ def test_merge_and_split_round_trip_per_run() -> None:
 def test_length_aware_runs_answer_like_separate_runs() -> None:
     """A batcher with a cost model splits mixed lengths into several runs; each part still gets the
     answer it gets alone (the fake model reads each row up to its own length, as sequence_lens does)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from service.batching.batcher import DynamicBatcher
     from service.batching.policy import BatchPolicy
+    from service.runtime.thread import ModelThread
 
     calls: list[tuple[int, int]] = []
 
@@ -77,13 +78,14 @@ def test_length_aware_runs_answer_like_separate_runs() -> None:
         calls.append(tokens.shape)
         return {"y": np.array([tokens[r, : lengths[r]].sum() for r in range(len(lengths))], dtype=np.float64)}
 
-    with ThreadPoolExecutor(1) as pool:
-        batcher = DynamicBatcher("m", BatchPolicy(True, 16, 0, 64, "test"), run, pool, pads=True)
-        batcher.cost = PaddedCost(20.0, 1.0, 2.0)
-        rng = np.random.default_rng(3)
-        sizes = [2, 3, 45, 4, 50, 3, 2, 48]
-        parts = [{"tokens": rng.integers(1, 99, (1, n)), "lengths": np.array([n])} for n in sizes]
-        runs = batcher.run_parts(parts)
+    thread = ModelThread("test-model")
+    batcher = DynamicBatcher("m", BatchPolicy(True, 16, 0, 64, "test"), run, thread, pads=True)
+    batcher.cost = PaddedCost(20.0, 1.0, 2.0)
+    rng = np.random.default_rng(3)
+    sizes = [2, 3, 45, 4, 50, 3, 2, 48]
+    parts = [{"tokens": rng.integers(1, 99, (1, n)), "lengths": np.array([n])} for n in sizes]
+    runs = batcher.run_parts(parts)
+    thread.close()
     assert len(runs) >= 2 and len(calls) == len(runs)
     answers = {i: a for r in runs for i, a in zip(r.members, r.answers, strict=True)}
     for i, part in enumerate(parts):

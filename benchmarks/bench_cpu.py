@@ -1,0 +1,233 @@
+"""What one request costs the server in CPU, per path: ``python -m benchmarks.bench_cpu``.
+
+For each hot path (the task API of each task, V2 JSON and V2 binary of each model) the server,
+pinned to one core, takes ``wrk -c<N>`` on another core for a few seconds. From ``/proc`` (every
+thread, user + system) and the model's Triton ``batch_stats`` it reports:
+
+* server CPU per request, and the part of it that is ``session.run`` (the model itself);
+* CPU per request **outside** ``session.run``: what HTTP, ASGI, JSON, numpy conversion,
+  preprocessing, the hop to the model's thread and the response cost (the figure the serving
+  layer can cut; batching cannot touch it);
+* requests per second at that concurrency, and p50;
+* with ``--c1``: the concurrency-1 p50 by ``wrk -c1`` against the raw ``session.run`` of the
+  same tensors (in-process, on the server's core while the server idles), interleaved in blocks.
+
+Paths alternate in rounds and the medians over rounds are reported, because this shared VM's
+speed drifts by tens of percent over seconds. ``--baseline DIR`` also runs the server of another
+checkout (e.g. an older commit in a ``git worktree``) on the same core, interleaved block by
+block with this one, and reports both and their ratio: a before/after in one run. Prints markdown;
+``--json`` writes every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.bench_load import process_cpu_s
+from benchmarks.bench_vs_wrk import run_wrk, wrk_version
+from loadtest.v2 import v2_payloads
+from loadtest.workload import Payload, load_examples, task_of, v1_payloads
+from service.runtime.repository import load_model
+from service.settings import Settings
+from tests.servers import REPO_ROOT, Server, run_server
+
+PATHS = ("task", "v2-json", "v2-binary")
+
+
+def _stats(server: Server, name: str) -> tuple[int, int]:
+    """(requests, session.run ns in all) of ``name`` so far."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server.url}/v2/models/{name}/stats", timeout=10) as resp:
+        doc = json.loads(resp.read())["model_stats"][0]
+    return doc["inference_stats"]["success"]["count"], sum(b["compute_infer"]["ns"] for b in doc["batch_stats"])
+
+
+def payloads_for(repo: Path, name: str, path: str, n: int) -> list[Payload]:
+    examples = load_examples(task_of(name), None, max_items=n, seed=0)
+    if path == "task":
+        return v1_payloads(examples)
+    return v2_payloads(examples, name, None, repo, binary=path == "v2-binary")[0]
+
+
+def url_for(server: Server, name: str, path: str) -> str:
+    return f"{server.url}/v1/models/{name}/predict" if path == "task" else f"{server.url}/v2/models/{name}/infer"
+
+
+def measure(
+    server: Server,
+    name: str,
+    path: str,
+    payloads: list[Payload],
+    concurrency: int,
+    seconds: float,
+    client_cpu: int | None,
+) -> dict[str, float]:
+    """One wrk block: server CPU and session.run time per request, throughput, p50."""
+    reqs0, run0 = _stats(server, name)
+    cpu0 = process_cpu_s(server.process.pid)
+    wrk = run_wrk(url_for(server, name, path), payloads, concurrency, seconds, client_cpu)
+    cpu1 = process_cpu_s(server.process.pid)
+    reqs1, run1 = _stats(server, name)
+    done = max(1, reqs1 - reqs0)
+    cpu_ms = (cpu1 - cpu0) * 1e3 / done
+    run_ms = (run1 - run0) / 1e6 / done
+    return {
+        "cpu_ms": cpu_ms,
+        "run_ms": run_ms,
+        "outside_ms": cpu_ms - run_ms,
+        "rps": wrk["throughput_rps"],
+        "p50_ms": wrk["p50_ms"],
+        "errors": wrk["errors"],
+        "requests": done,
+    }
+
+
+@contextmanager
+def pinned_servers(
+    repo: Path, server_cpu: str | None, env: dict[str, str], baseline: Path | None
+) -> Iterator[dict[str, Server]]:
+    """This checkout's server, and the baseline checkout's when given, both on ``server_cpu``."""
+    with run_server(
+        repo, cpus=server_cpu, env=env, extra_args=["--log-level", "warning"], ready_path="/v2/health/ready"
+    ) as server:
+        if baseline is None:
+            yield {"this": server}
+            return
+        with run_server(
+            repo,
+            cpus=server_cpu,
+            env=env,
+            extra_args=["--log-level", "warning"],
+            ready_path="/v2/health/ready",
+            cwd=baseline,
+        ) as before:
+            yield {"this": server, "baseline": before}
+
+
+def raw_p50_ms(repo: Path, name: str, payloads: list[Payload], seconds: float, cpu: int | None) -> float:
+    """Median raw ``session.run`` of the payloads' tensors, in-process, pinned like the server."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    try:
+        model = load_model(repo / name, Settings(batching="off"))
+        assert model.runner is not None and model.task is not None
+        inputs = [model.task.preprocess(model.task.parse(p.body, p.content_type)) for p in payloads]
+        times, deadline, i = [], time.perf_counter() + seconds, 0
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            model.runner.run(inputs[i % len(inputs)])
+            times.append((time.perf_counter() - started) * 1e3)
+            i += 1
+        model.runner.close()
+        return float(np.median(times))
+    finally:
+        if cpu is not None:
+            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+
+
+def _row(rows: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median([r[k] for r in rows]) for k in rows[0]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-repository", type=Path, default=REPO_ROOT / "models")
+    parser.add_argument("--models", nargs="*", default=["sentiment-gru", "keywords-gru", "forecast-gru"])
+    parser.add_argument("--paths", nargs="*", default=list(PATHS), choices=PATHS)
+    parser.add_argument("-c", "--concurrency", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batching", default="on", choices=["on", "off"])
+    parser.add_argument("--baseline", type=Path, default=None, help="another checkout to compare, interleaved")
+    parser.add_argument("--c1", action="store_true", help="also concurrency-1 p50 (wrk -c1) vs raw session.run")
+    parser.add_argument("--quick", action="store_true", help="1 round of 1 s: a smoke run")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.seconds = 1, 1.0
+    if wrk_version() is None:
+        raise SystemExit("wrk is not on PATH (apt-get install wrk)")
+    cpus = os.cpu_count() or 1
+    server_cpu, client_cpu = (str(cpus - 1), 0) if cpus >= 2 else (None, None)
+    repo = args.model_repository.resolve()
+    cases = [(m, p) for m in args.models for p in args.paths]
+    bodies = {case: payloads_for(repo, case[0], case[1], 50) for case in cases}
+    results: dict[tuple[str, str, str], list[dict[str, float]]] = {}
+    raw: dict[str, list[float]] = {m: [] for m in args.models}
+    with pinned_servers(repo, server_cpu, {"RNN_SERVE_BATCHING": args.batching}, args.baseline) as servers:
+        for server in servers.values():
+            for case in cases:  # warm-up, discarded
+                measure(server, *case, bodies[case], args.concurrency, 1.0, client_cpu)
+        for _ in range(args.rounds):
+            for case in cases:
+                for label, server in servers.items():  # side by side, block by block
+                    row = measure(server, *case, bodies[case], args.concurrency, args.seconds, client_cpu)
+                    if args.c1:
+                        row["c1_p50_ms"] = run_wrk(url_for(server, *case), bodies[case], 1, args.seconds, client_cpu)[
+                            "p50_ms"
+                        ]
+                    results.setdefault((label, *case), []).append(row)
+            if args.c1:
+                for m in args.models:
+                    raw[m].append(
+                        raw_p50_ms(
+                            repo,
+                            m,
+                            bodies[(m, args.paths[0])],
+                            args.seconds / 2,
+                            int(server_cpu) if server_cpu is not None else None,
+                        )
+                    )
+    print(
+        f"server on CPU {server_cpu}, wrk -t1 -c{args.concurrency} on CPU {client_cpu}; batching {args.batching}; "
+        f"{args.rounds} rounds x {args.seconds:g} s; medians over rounds"
+        + (f"; baseline {args.baseline}, interleaved" if args.baseline else "")
+    )
+    head = (
+        "| model | path | server | CPU / request (ms) | session.run / request (ms) | outside session.run (ms) | "
+        "req/s | p50 (ms) |"
+    )
+    if args.c1:
+        head += " c=1 p50 (ms) | raw session.run p50 (ms) | c=1 p50 − raw (ms) |"
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    summary: dict[str, Any] = {}
+    for case in cases:
+        for label in servers:
+            row = _row(results[(label, *case)])
+            line = (
+                f"| {case[0]} | {case[1]} | {label} | {row['cpu_ms']:.3f} | {row['run_ms']:.3f} | "
+                f"{row['outside_ms']:.3f} | {row['rps']:.0f} | {row['p50_ms']:.3f} |"
+            )
+            if args.c1:
+                row["raw_p50_ms"] = statistics.median(raw[case[0]])
+                line += (
+                    f" {row['c1_p50_ms']:.3f} | {row['raw_p50_ms']:.3f} | {row['c1_p50_ms'] - row['raw_p50_ms']:+.3f} |"
+                )
+            print(line)
+            summary[f"{label} {case[0]} {case[1]}"] = {**row, "rounds": results[(label, *case)]}
+        if args.baseline is not None:
+            this, before = _row(results[("this", *case)]), _row(results[("baseline", *case)])
+            print(
+                f"| {case[0]} | {case[1]} | this / baseline | {this['cpu_ms'] / before['cpu_ms']:.2f}× | | "
+                f"{this['outside_ms'] / before['outside_ms']:.2f}× | {this['rps'] / before['rps']:.2f}× | "
+                f"{this['p50_ms'] / before['p50_ms']:.2f}× |" + (" | | |" if args.c1 else "")
+            )
+    if args.json is not None:
+        args.json.write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
