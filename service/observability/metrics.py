@@ -91,7 +91,7 @@ class Metrics:
         """One successful prediction: its phases into the histograms, its total into the ring."""
         for phase in PHASES:
             self._child(model, phase).observe(getattr(timing, f"{phase}_ns") / 1e9)
-        self.recent.record(model, timing.total_ns, timing.start_ns + timing.total_ns)
+        self.recent.record(model, timing.total_ns, timing.start_ns)
 
     def count_request(self, model: str, route: str, status: int) -> None:
         """``requests{model,route,status}`` += 1, with the child cached: ``labels()`` costs µs."""

@@ -19,22 +19,22 @@ from service.timing import ms, now_ns
 
 
 class LatencyRing:
-    """The last ``size`` successful totals of one model and when each finished (perf-counter ns)."""
+    """The last ``size`` successful totals of one model and when each started (perf-counter ns)."""
 
-    __slots__ = ("count", "done_ns", "size", "total_ns")
+    __slots__ = ("count", "size", "start_ns", "total_ns")
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.total_ns = array("q", bytes(8 * size))
-        self.done_ns = array("q", bytes(8 * size))
+        self.start_ns = array("q", bytes(8 * size))
         #: successes recorded since start-up (the next slot is ``count % size``)
         self.count = 0
 
-    def record(self, total_ns: int, done_ns: int) -> None:
+    def record(self, total_ns: int, start_ns: int) -> None:
         """Overwrite the oldest slot: a fixed memory cost however long the server runs."""
         slot = self.count % self.size
         self.total_ns[slot] = total_ns
-        self.done_ns[slot] = done_ns
+        self.start_ns[slot] = start_ns
         self.count += 1
 
     def summary(self, now: int) -> dict[str, Any]:
@@ -45,7 +45,7 @@ class LatencyRing:
         if n == 0:
             return out
         totals = np.frombuffer(self.total_ns, dtype=np.int64)[:n]
-        done = np.frombuffer(self.done_ns, dtype=np.int64)[:n]
+        done = np.frombuffer(self.start_ns, dtype=np.int64)[:n] + totals
         p50, p90, p99 = np.percentile(totals, (50, 90, 99))
         newest = int(done.max())
         return {
@@ -72,11 +72,11 @@ class RecentLatencies:
         for name in names:
             self.rings.setdefault(name, LatencyRing(self.window))
 
-    def record(self, model: str, total_ns: int, done_ns: int) -> None:
+    def record(self, model: str, total_ns: int, start_ns: int) -> None:
         """One success of ``model`` (a name without a ring, which start-up did not list, is ignored)."""
         ring = self.rings.get(model)
         if ring is not None:
-            ring.record(total_ns, done_ns)
+            ring.record(total_ns, start_ns)
 
     def snapshot(self) -> dict[str, Any]:
         now = now_ns()

@@ -65,7 +65,7 @@ def test_ring_keeps_the_last_window_and_reports_percentiles() -> None:
     ring = LatencyRing(4)
     assert ring.summary(0) == {"count": 0, "n": 0}
     for i, total in enumerate((9_000_000, 1_000_000, 2_000_000, 3_000_000, 4_000_000, 5_000_000)):
-        ring.record(total, done_ns=(i + 1) * 1_000_000_000)
+        ring.record(total, start_ns=(i + 1) * 1_000_000_000 - total)  # finished at i + 1 s
     out = ring.summary(now=7_000_000_000)
     assert out["count"] == 6 and out["n"] == 4  # 9 ms and 1 ms were overwritten
     assert out["p50_ms"] == float(np.percentile([2, 3, 4, 5], 50)) and out["max_ms"] == 5.0
