@@ -40,9 +40,10 @@ lint: install-dev
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/mypy
 
-# Debian packages the suite runs for real: prometheus (tests/deploy). Installed with apt-get when
-# missing and running as root; otherwise the tests that need them skip and say why.
-SYSTEM_PACKAGES := prometheus
+# Debian packages the suite runs for real: prometheus (tests/deploy), chromium (the dashboard's
+# browser test). Installed with apt-get when missing and running as root; otherwise the tests that
+# need them skip and say why.
+SYSTEM_PACKAGES := prometheus chromium
 system-deps:
 	@missing=""; for pkg in $(SYSTEM_PACKAGES); do dpkg-query -W $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \

@@ -22,6 +22,8 @@ from starlette.types import ASGIApp
 from service import __version__
 from service.dataplane import DataPlane
 from service.http import docs, sessions, v1, v2
+from service.http.cors import with_cors
+from service.http.dashboard import install_dashboard
 from service.http.errors import install_error_handlers
 from service.http.hot import HotRoutes
 from service.observability.collectors import BatchCollector, SessionCollector
@@ -39,15 +41,17 @@ DESCRIPTION = """LSTM and GRU models for three tasks, served with onnxruntime.
 * **KServe V2** (`/v2`): Triton-compatible tensors in and out (`tritonclient[http]`, perf_analyzer).
 
 Every prediction reports its latency (`timing` in the body, `Server-Timing` header).
+The dashboard is at [`/dashboard`](/dashboard); Prometheus metrics at `/metrics`.
 """
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
-    """The service as one ASGI app: request observation around the hot routes around FastAPI."""
+    """The service as one ASGI app: request observation around CORS (when origins are set) around
+    the hot routes around FastAPI, so hot answers and preflights are counted and get CORS alike."""
     settings = settings or Settings()
-    metrics = Metrics()
+    metrics = Metrics(settings.latency_window)
     app = create_fastapi(settings, metrics)
-    return RequestMiddleware(HotRoutes(app, [*v1.HOT, *v2.HOT]), metrics)
+    return RequestMiddleware(with_cors(HotRoutes(app, [*v1.HOT, *v2.HOT]), settings.cors_origins), metrics)
 
 
 def create_fastapi(settings: Settings, metrics: Metrics) -> FastAPI:
@@ -88,6 +92,7 @@ def create_fastapi(settings: Settings, metrics: Metrics) -> FastAPI:
     app.include_router(v2.router)
     app.include_router(sessions.router)
     docs.install_docs(app)
+    install_dashboard(app)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus(request: Request) -> Response:

@@ -62,6 +62,12 @@ class ModelNotFound(ServiceError):
     status = 404
 
 
+class NotFound(ServiceError):
+    """Something other than a model that this server does not have (e.g. the results table)."""
+
+    status = 404
+
+
 class ModelNotReady(ServiceError):
     status = 503
 

@@ -9,14 +9,17 @@ exist without its env var or drift from its default.
 from __future__ import annotations
 
 import argparse
+import re
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GraphOptimization = Literal["disable", "basic", "extended", "all"]
+#: what a browser sends as ``Origin``: scheme, host, optional port, nothing else
+_ORIGIN = re.compile(r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$")
 
 
 class Settings(BaseSettings):
@@ -110,6 +113,19 @@ class Settings(BaseSettings):
         "info", description="log level of the service and uvicorn"
     )
     access_log: bool = Field(False, description="uvicorn access log line per request (costs CPU)")
+    latency_window: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="successful requests per model whose total latency GET /v1/latency keeps for its "
+        "percentiles (a ring buffer, 16 bytes a slot)",
+    )
+    cors_allow_origins: str = Field(
+        "",
+        description="browser origins allowed to call the API (CORS), comma-separated, e.g. "
+        "https://app.example.com,http://localhost:3000; * = any origin; empty = none (no CORS headers, "
+        "preflights get 405)",
+    )
     graceful_shutdown_s: float = Field(
         10.0, ge=0, description="on SIGTERM, how long in-flight requests may take to finish"
     )
@@ -119,6 +135,22 @@ class Settings(BaseSettings):
         description="on SIGTERM, keep accepting and serving this long first, so requests already "
         "sent but not yet read are answered instead of reset",
     )
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        """Refuse at start-up what a browser would never send as ``Origin`` (a path, a typo), rather
+        than serve a CORS policy that silently matches nothing."""
+        origins = [o.strip() for o in value.split(",") if o.strip()]
+        bad = [o for o in origins if o != "*" and not _ORIGIN.match(o)]
+        if bad:
+            raise ValueError(f"not an origin (scheme://host[:port], or *): {', '.join(bad)}")
+        return ",".join(origins)
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """``cors_allow_origins`` as a list (empty: CORS off)."""
+        return self.cors_allow_origins.split(",") if self.cors_allow_origins else []
 
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
@@ -153,5 +185,6 @@ def markdown_table() -> str:
         flag = "--" + name.replace("_", "-")
         if field.annotation is bool:
             flag += f" / --no-{name.replace('_', '-')}"
-        rows.append(f"| `{name}` | {env} | `{flag}` | `{field.default}` | {field.description} |")
+        default = f"`{field.default}`" if field.default != "" else "(empty)"
+        rows.append(f"| `{name}` | {env} | `{flag}` | {default} | {field.description} |")
     return "\n".join(rows)

@@ -1,4 +1,5 @@
-"""Prometheus metrics (``GET /metrics``): request counts, per-phase latency, requests in flight.
+"""Prometheus metrics (``GET /metrics``): request counts, per-phase latency, requests in flight;
+and the recent-latency rings behind ``GET /v1/latency`` (fed by the same ``observe`` call).
 
 Latency buckets run from 50 µs to 10 s: the tiny models' ``session.run`` is sub-millisecond,
 so the usual 5 ms first bucket would put every inference into one bucket.
@@ -11,6 +12,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from service.observability.recent import RecentLatencies
 from service.runtime.activity import ACTIVITY
 from service.timing import PHASES, Timing
 
@@ -45,7 +47,7 @@ class Metrics:
 
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self) -> None:
+    def __init__(self, latency_window: int = 1000) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "rnn_serve_requests",
@@ -67,11 +69,13 @@ class Metrics:
         #: Model/task names worth a label; anything else is counted as "unknown" so random
         #: 404 names cannot grow the label set without bound.
         self.known_names: set[str] = set()
+        self.recent = RecentLatencies(latency_window)
 
     def add_models(self, names: list[str]) -> None:
         """Label the models worth a label, and create their latency series at zero now: a
         Prometheus ``rate()`` needs a sample from before a series' first request."""
         self.known_names.update(names)
+        self.recent.add_models(names)
         for name in names:
             for phase in PHASES:
                 self._child(name, phase)
@@ -84,8 +88,10 @@ class Metrics:
         return child
 
     def observe(self, model: str, timing: Timing) -> None:
+        """One successful prediction: its phases into the histograms, its total into the ring."""
         for phase in PHASES:
             self._child(model, phase).observe(getattr(timing, f"{phase}_ns") / 1e9)
+        self.recent.record(model, timing.total_ns, timing.start_ns)
 
     def count_request(self, model: str, route: str, status: int) -> None:
         """``requests{model,route,status}`` += 1, with the child cached: ``labels()`` costs µs."""

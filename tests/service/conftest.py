@@ -1,11 +1,16 @@
-"""Fixtures for the service tests: a tiny six-model repository and one real server on it."""
+"""Fixtures for the service tests: a tiny six-model repository and one real server on it; and a
+second server for the dashboard (a results.json beside the models, CORS origins, a short latency
+window)."""
 
 from __future__ import annotations
 
 import io
+import json
+import shutil
 import wave
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -59,3 +64,55 @@ def tone(n: int = 8000, freq: float = 440.0, rate: int = 8000) -> np.ndarray:
 def history(rows: int = 96, cols: int = 7, seed: int = 0) -> list[list[float]]:
     rng = np.random.default_rng(seed)
     return (rng.normal(5, 3, (rows, cols))).round(3).tolist()
+
+
+#: the browser origins the dashboard server lets call its API (CORS)
+ALLOWED_ORIGINS = ("http://allowed.example", "http://localhost:3000")
+#: the dashboard server's latency_window: small, so the ring wraps within a test
+LATENCY_WINDOW = 8
+
+
+def synthetic_results() -> dict[str, Any]:
+    """A results.json in the committed one's shape, with a size sweep for sentiment only (the
+    sweep records are what ``sweeps.size`` will hold; the other tasks have none yet)."""
+    tasks: dict[str, Any] = {}
+    latency: dict[str, Any] = {}
+    for task, metric, base in (("sentiment", "f1", 0.93), ("keywords", "accuracy", 0.97), ("forecast", "mse", 0.067)):
+        tasks[task] = {
+            cell: {
+                "parameter_count": 1000 * (i + 2),
+                "seconds_per_epoch": {"mean": 2.0 + i, "std": 0.1, "n": 3},
+                "test": {metric: {"mean": base + 0.002 * i, "std": 0.001, "n": 3}},
+            }
+            for i, cell in enumerate(("gru", "lstm"))
+        }
+        latency[task] = {cell: {"median_ms": 0.1 + 0.02 * i, "p90_ms": 0.12 + 0.02 * i} for i, cell in enumerate(("gru", "lstm"))}
+    sweep = [
+        {"task": "sentiment", "cell": cell, "hidden_size": size, "seed": seed, "params": size * 100, "metric": "f1",
+         "value": 0.9 + size / 10000 + seed / 1000, "raw_p50_ms": size / 1000, "served_p50_ms": 0.3 + size / 1000}
+        for cell in ("gru", "lstm") for size in (16, 64) for seed in (0, 1)
+    ]
+    return {"generated_utc": "2026-01-01T00:00:00+00:00", "tasks": tasks, "latency": latency, "sweeps": {"size": sweep}}
+
+
+@pytest.fixture(scope="session")
+def dash_repo(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("dash") / "models"
+    shutil.copytree(tiny_repo, repo)
+    (repo / "results.json").write_text(json.dumps(synthetic_results()))
+    return repo
+
+
+@pytest.fixture(scope="session")
+def dash_server(dash_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with run_server(
+        dash_repo, log_dir=tmp_path_factory.mktemp("dash-logs"), ready_path="/v2/health/ready",
+        extra_args=["--cors-allow-origins", ",".join(ALLOWED_ORIGINS), "--latency-window", str(LATENCY_WINDOW)],
+    ) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def dash_client(dash_server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=dash_server.url, timeout=10) as c:
+        yield c
