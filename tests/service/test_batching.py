@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+import service.batching.batcher as batcher_module
 from service.batching.batcher import DynamicBatcher, QueueFull
 from service.batching.padding import merge, split
 from service.batching.policy import BatchPolicy
@@ -221,7 +222,8 @@ class Client:
         return self.disconnected
 
 
-def test_request_of_a_disconnected_client_is_dropped(executor: ModelThread) -> None:
+def test_request_of_a_disconnected_client_is_dropped(executor: ModelThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batcher_module, "GONE_CHECK_AFTER_NS", 0)  # ask every queued member, however fresh
     model = FakeModel()
     batcher = make(model, executor, size=8)
     client = Client()
