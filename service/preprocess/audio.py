@@ -91,7 +91,7 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_ma
     def mel_to_hz(mel: np.ndarray) -> np.ndarray:
         return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
-    fft_freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+    fft_freqs = np.arange(n_fft // 2 + 1) * (sample_rate / n_fft)  # bin k is at k·sr/n (odd n_fft too)
     mel_points = np.linspace(hz_to_mel(np.array(f_min)), hz_to_mel(np.array(f_max)), n_mels + 2)
     hz_points = mel_to_hz(mel_points)
     lower, centre, upper = hz_points[:-2, None], hz_points[1:-1, None], hz_points[2:, None]

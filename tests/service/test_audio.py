@@ -9,6 +9,7 @@ real FSDD clips and the packages' ``reference.npz`` where ``../shared/data`` and
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,40 @@ needs_fsdd = pytest.mark.skipif(
 )
 
 
+def textbook_mel_filterbank(cfg: KeywordsPreprocessing) -> np.ndarray:
+    """HTK-mel triangles written out band by band and bin by bin, independent of the service's
+    vectorised version: band m rises linearly from the mel-spaced edge m to edge m+1 and falls to
+    edge m+2; an FFT bin's weight is the triangle's height at the bin's frequency."""
+    def mel(hz: float) -> float:
+        return 2595.0 * math.log10(1.0 + hz / 700.0)
+
+    def hz(m: float) -> float:
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+
+    lo, hi = mel(cfg.f_min), mel(cfg.f_max)
+    edges = [hz(lo + (hi - lo) * i / (cfg.n_mels + 1)) for i in range(cfg.n_mels + 2)]
+    bins = cfg.n_fft // 2 + 1
+    bank = np.zeros((cfg.n_mels, bins))
+    for m in range(cfg.n_mels):
+        left, centre, right = edges[m], edges[m + 1], edges[m + 2]
+        for k in range(bins):
+            f = k * cfg.sample_rate / cfg.n_fft
+            if left < f <= centre:
+                bank[m, k] = (f - left) / (centre - left)
+            elif centre < f < right:
+                bank[m, k] = (right - f) / (right - centre)
+    return bank
+
+
+def test_textbook_filterbank_sanity() -> None:
+    """The oracle itself: 1000 Hz is 1000 mel in HTK's scale, and the triangles peak at 1."""
+    assert abs(2595.0 * math.log10(1.0 + 1000.0 / 700.0) - 1000.0) < 0.1
+    bank = textbook_mel_filterbank(KeywordsPreprocessing())
+    assert bank.shape == (40, 129) and np.all(bank >= 0) and np.all(bank.max(axis=1) <= 1.0)
+    assert np.all(bank.max(axis=1) > 0.4)  # every band covers at least one bin well
+    np.testing.assert_allclose(bank, audio.mel_filterbank(8000, 256, 40, 20.0, 4000.0), atol=1e-6)
+
+
 def reference_log_mel_frames(samples: np.ndarray, cfg: KeywordsPreprocessing) -> np.ndarray:
     """One frame at a time: Hann-windowed float32 frame → n_fft-point FFT → |X|² → mel → log → scale.
 
@@ -41,7 +76,7 @@ def reference_log_mel_frames(samples: np.ndarray, cfg: KeywordsPreprocessing) ->
     """
     samples = np.asarray(samples, dtype=np.float32)
     window = np.hanning(cfg.win_length).astype(np.float32)
-    fbank = audio.mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.f_min, cfg.f_max).astype(np.float64)
+    fbank = textbook_mel_filterbank(cfg)
     rows = []
     start = 0
     while start + cfg.win_length <= len(samples):

@@ -77,3 +77,34 @@ def test_latency_series_exist_before_the_first_request(tmp_path: Path) -> None:
     for model in ("forecast-gru", "sentiment-lstm"):
         for phase in ("queue", "preprocess", "inference", "postprocess", "total"):
             assert f'rnn_serve_latency_seconds_count{{model="{model}",phase="{phase}"}} 0.0' in text
+
+
+def _bucket_counts(text: str, model: str, phase: str) -> dict[float, float]:
+    pattern = rf'rnn_serve_latency_seconds_bucket{{le="([^"]+)",model="{model}",phase="{phase}"}} (\S+)'
+    return {float(le): float(v) for le, v in re.findall(pattern, text)}
+
+
+def test_prometheus_values_agree_with_the_answers(client: httpx.Client) -> None:
+    """The histogram's sum is the bodies' ``total_ms`` in seconds, and every answer sits in its bucket."""
+    before = client.get("/metrics").text
+    totals = []
+    for i in range(12):
+        resp = client.post("/v1/models/forecast-gru/predict", json={"history": history(seed=i)})
+        assert resp.status_code == 200
+        totals.append(resp.json()["timing"]["total_ms"] / 1000)
+    after = client.get("/metrics").text
+    labels = {"model": "forecast-gru", "phase": "total"}
+    count = _metric(after, "rnn_serve_latency_seconds_count", **labels) - _metric(
+        before, "rnn_serve_latency_seconds_count", **labels)
+    total = _metric(after, "rnn_serve_latency_seconds_sum", **labels) - _metric(
+        before, "rnn_serve_latency_seconds_sum", **labels)
+    assert count == 12
+    # bodies round to the µs; seconds vs milliseconds would be off by a factor of 1000
+    assert abs(total - sum(totals)) <= 12 * 1e-6, (total, sum(totals))
+    b0, b1 = _bucket_counts(before, "forecast-gru", "total"), _bucket_counts(after, "forecast-gru", "total")
+    bounds = sorted(b1)
+    assert bounds[0] == 50e-6 and bounds[-1] == float("inf")
+    deltas = [b1[le] - b0.get(le, 0.0) for le in bounds]
+    assert deltas == sorted(deltas) and deltas[-1] == 12  # cumulative
+    for le, delta in zip(bounds, deltas, strict=True):  # an answer within 1 µs of a bound may sit on either side
+        assert sum(t <= le - 1e-6 for t in totals) <= delta <= sum(t <= le + 1e-6 for t in totals), (le, delta)

@@ -1,13 +1,18 @@
-"""Smoke test on the real trained packages in ``models/`` (skipped until they exist)."""
+"""The real trained packages in ``models/``, served: every model answers, and the answers match
+the PyTorch outputs the exporter stored in each package (``reference.npz``) through V2 and, for
+forecast and sentiment, through the task API from raw inputs rebuilt from those references."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
-from tests.servers import run_server
+from service.package import read_package
+from tests.servers import Server, run_server
 from tests.service.conftest import history, tone, wav_bytes
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -21,8 +26,15 @@ BODIES = {
 pytestmark = pytest.mark.skipif(not PRESENT, reason="no trained packages in models/ yet")
 
 
-def test_each_real_model_predicts(tmp_path: Path) -> None:
-    with run_server(MODELS, log_dir=tmp_path, timeout=120) as srv, httpx.Client(base_url=srv.url, timeout=30) as c:
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with run_server(MODELS, log_dir=tmp_path_factory.mktemp("real-logs"), timeout=120,
+                    ready_path="/v2/health/ready") as srv:
+        yield srv
+
+
+def test_each_real_model_predicts(real: Server) -> None:
+    with httpx.Client(base_url=real.url, timeout=30) as c:
         listing = {m["name"]: m for m in c.get("/v1/models").json()["models"]}
         for name in PRESENT:
             meta = listing[name]
@@ -40,33 +52,76 @@ def test_each_real_model_predicts(tmp_path: Path) -> None:
             assert resp.json()["predictions"] and resp.json()["timing"]["inference_ms"] > 0
 
 
-def test_v2_matches_exporter_reference(tmp_path: Path) -> None:
+def test_v2_matches_exporter_reference(real: Server) -> None:
     """The exporter ships ``reference.npz`` (real inputs + PyTorch outputs); V2 infer must match it."""
-    import numpy as np
     import tritonclient.http as triton
 
-    from service.package import read_package
-
-    with run_server(MODELS, log_dir=tmp_path, timeout=120) as srv:
-        client = triton.InferenceServerClient(srv.url.removeprefix("http://"))
-        checked = 0
-        for name in PRESENT:
-            ref_path = MODELS / name / "reference.npz"
-            if not ref_path.is_file():
-                continue
-            package = read_package(MODELS / name)
-            ref = np.load(ref_path)
-            inputs = []
-            for spec in package.inputs:
-                arr = ref[spec.name]
-                item = triton.InferInput(spec.name, list(arr.shape), spec.datatype)
-                item.set_data_from_numpy(arr, binary_data=True)
-                inputs.append(item)
-            out = package.outputs[0].name
-            got = client.infer(name, inputs).as_numpy(out)
-            tol = max(package.parity.tolerance if package.parity else 1e-4, 1e-5)
-            np.testing.assert_allclose(got, ref["expected"], atol=tol, rtol=0, err_msg=name)
-            checked += 1
-        client.close()
+    client = triton.InferenceServerClient(real.url.removeprefix("http://"))
+    checked = 0
+    for name in PRESENT:
+        ref_path = MODELS / name / "reference.npz"
+        if not ref_path.is_file():
+            continue
+        package = read_package(MODELS / name)
+        ref = np.load(ref_path)
+        inputs = []
+        for spec in package.inputs:
+            arr = ref[spec.name]
+            item = triton.InferInput(spec.name, list(arr.shape), spec.datatype)
+            item.set_data_from_numpy(arr, binary_data=True)
+            inputs.append(item)
+        out = package.outputs[0].name
+        got = client.infer(name, inputs).as_numpy(out)
+        tol = max(package.parity.tolerance if package.parity else 1e-4, 1e-5)
+        np.testing.assert_allclose(got, ref["expected"], atol=tol, rtol=0, err_msg=name)
+        checked += 1
+    client.close()
     if checked == 0:
         pytest.skip("no reference.npz in the packages")
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max())
+    return e / e.sum()
+
+
+@pytest.mark.parametrize("name", [n for n in PRESENT if n.startswith("forecast-")])
+def test_task_api_forecast_in_celsius_matches_pytorch(real: Server, name: str) -> None:
+    """Raw rows rebuilt from the reference's z-scores (x · std + mean), through ``/v1``: the answer
+    in °C is PyTorch's z-scored forecast mapped back the same way."""
+    package = read_package(MODELS / name)
+    pre = package.preprocessing
+    mean, std = np.asarray(pre.mean), np.asarray(pre.std)  # type: ignore[union-attr]
+    col = pre.variables.index(pre.target)  # type: ignore[union-attr]
+    with np.load(MODELS / name / "reference.npz") as ref:
+        windows, expected = ref["history"].astype(np.float64), ref["expected"].astype(np.float64)
+    with httpx.Client(base_url=real.url, timeout=30) as c:
+        for window, want_z in zip(windows[:6], expected[:6], strict=True):
+            resp = c.post(f"/v1/models/{name}/predict", json={"history": (window * std + mean).tolist()})
+            assert resp.status_code == 200, resp.text
+            got = np.asarray(resp.json()["predictions"][0]["forecast"])
+            np.testing.assert_allclose(got, want_z * std[col] + mean[col], atol=2e-3, rtol=0)
+
+
+@pytest.mark.parametrize("name", [n for n in PRESENT if n.startswith("sentiment-")])
+def test_task_api_sentiment_matches_pytorch(real: Server, name: str) -> None:
+    """Reference sentences rebuilt as text from their token ids (PTB tokens tokenize to
+    themselves), through ``/v1``: label and probabilities are PyTorch's."""
+    vocab = (MODELS / name / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    labels = read_package(MODELS / name).labels or ["negative", "positive"]
+    with np.load(MODELS / name / "reference.npz") as ref:
+        tokens, lengths, expected = ref["tokens"], ref["lengths"], ref["expected"]
+    checked = 0
+    with httpx.Client(base_url=real.url, timeout=30) as c:
+        for ids, n, logits in zip(tokens, lengths, expected, strict=True):
+            ids = ids[: int(n)]
+            if (ids <= 1).any():  # <pad>/<unk> have no text to send
+                continue
+            resp = c.post(f"/v1/models/{name}/predict", json={"text": " ".join(vocab[i] for i in ids)})
+            assert resp.status_code == 200, resp.text
+            answer = resp.json()["predictions"][0]
+            probs = _softmax(logits.astype(np.float64))
+            assert answer["label"] == labels[int(probs.argmax())]
+            np.testing.assert_allclose([answer["probabilities"][k] for k in labels], probs, atol=1e-4)
+            checked += 1
+    assert checked >= 5
