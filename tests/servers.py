@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: how many ports ``run_server`` tries when the one it picked was taken before the server bound it
+PORT_ATTEMPTS = 3
 
 
 def free_port() -> int:
@@ -94,39 +97,45 @@ def run_server(
     so a caller can report what actually happened rather than what it asked for. ``cwd`` runs the
     server from another checkout of the project (its ``service`` package shadows this one's).
     """
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "service.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--model-repository",
-        str(model_repository),
-        *(extra_args or []),
-    ]
     pinned = cpus if cpus is not None and shutil.which("taskset") else None
-    if pinned is not None:
-        cmd = ["taskset", "-c", pinned, *cmd]
-    log_path = Path(log_dir) / f"server-{port}.log" if log_dir is not None else None
-    with open(log_path or os.devnull, "wb") as log:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=cwd or REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-        )
-    try:
+    kept = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="rnn-serve-log-"))
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        cmd = [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--model-repository",
+            str(model_repository),
+            *(extra_args or []),
+        ]
+        if pinned is not None:
+            cmd = ["taskset", "-c", pinned, *cmd]
+        log_path = kept / f"server-{port}.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                cmd, cwd=cwd or REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+            )
         try:
             wait_ready(url, proc, timeout, ready_path)
         except Exception as exc:
-            shown = log_path.read_text(errors="replace") if log_path else "(not kept)"
+            stop(proc)
+            shown = log_path.read_text(errors="replace")
+            # free_port() released the port before the server bound it: another process may have
+            # taken it in between. Rare, and harmless to retry with another port.
+            if "address already in use" in shown.lower() and attempt < PORT_ATTEMPTS:
+                continue
             raise RuntimeError(f"{exc}\n--- server log ---\n{shown}") from None
-        yield Server(url=url, process=proc, log_path=log_path, cpus=pinned)
-    finally:
-        stop(proc)
+        try:
+            yield Server(url=url, process=proc, log_path=log_path if log_dir is not None else None, cpus=pinned)
+        finally:
+            stop(proc)
+            if log_dir is None:
+                shutil.rmtree(kept, ignore_errors=True)
+        return

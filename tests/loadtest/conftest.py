@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers import stop
-from tests.servers import free_port, run_server, wait_ready
+from tests.servers import PORT_ATTEMPTS, free_port, run_server, wait_ready
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -24,16 +24,23 @@ def stall_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
     procs: list[subprocess.Popen] = []
 
     def start(*args: str) -> str:
-        port = free_port()
-        log = open(tmp_path / f"stall-{port}.log", "wb")
-        proc = subprocess.Popen(
-            [sys.executable, str(HERE / "stall_server.py"), "--port", str(port), *args],
-            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
-        )
-        procs.append(proc)
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(url, proc, timeout=20)
-        return url
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            port = free_port()
+            log_path = tmp_path / f"stall-{port}.log"
+            with open(log_path, "wb") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, str(HERE / "stall_server.py"), "--port", str(port), *args],
+                    cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+                )
+            procs.append(proc)
+            url = f"http://127.0.0.1:{port}"
+            try:
+                wait_ready(url, proc, timeout=20)
+                return url
+            except RuntimeError:  # the port was taken between free_port() and the bind: try another
+                if attempt == PORT_ATTEMPTS or "address already in use" not in log_path.read_text().lower():
+                    raise
+        raise AssertionError("unreachable")
 
     try:
         yield start

@@ -9,7 +9,7 @@ import base64
 import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +177,20 @@ def test_batch_stats_prometheus_and_config_show_batching(batching_server: Server
     assert listed["forecast-gru"]["runtime"] == runtime
 
 
+def _queued(server: Server, model: str) -> float:
+    metrics = httpx.get(server.url + "/metrics").text
+    found = re.search(rf'rnn_serve_queue_depth\{{model="{model}"\}} (\S+)', metrics)
+    return float(found[1]) if found else 0.0
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``condition`` (a blocking check, run on a thread) instead of sleeping a guessed time."""
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(condition):
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
 @pytest.fixture(scope="module")
 def slow_server(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A 400 ms batch wait and room for 2 queued requests: overload and disconnects are easy to stage."""
@@ -198,7 +212,7 @@ def test_full_queue_answers_503_with_retry_after_at_once_then_recovers(slow_serv
                                         headers={"Content-Type": "application/json"}) as resp:
                     return resp.status, dict(resp.headers), time.monotonic() - t0
             first = [asyncio.ensure_future(one()) for _ in range(2)]
-            await asyncio.sleep(0.1)  # both are queued, waiting for the batch to fill
+            await _until(lambda: _queued(slow_server, "forecast-lstm") == 2)  # both wait for the batch to fill
             refused = await one()
             return await asyncio.gather(*first), refused[2], refused
 
@@ -209,19 +223,26 @@ def test_full_queue_answers_503_with_retry_after_at_once_then_recovers(slow_serv
     assert httpx.post(slow_server.url + path, content=body, timeout=10).status_code == 200  # recovered
 
 
+def _dropped(server: Server, model: str) -> float:
+    metrics = httpx.get(server.url + "/metrics").text
+    found = re.search(rf'rnn_serve_batch_queue_refused_total\{{model="{model}",reason="client_gone"\}} (\S+)', metrics)
+    return float(found[1]) if found else 0.0
+
+
+def _executions(server: Server, model: str) -> int:
+    return int(httpx.get(f"{server.url}/v2/models/{model}/stats").json()["model_stats"][0]["execution_count"])
+
+
 def test_disconnected_client_is_dropped_from_the_queue(slow_server: Server) -> None:
     body = httpx.Request("POST", "/", json={"history": history()}).content
     host, port = slow_server.url.removeprefix("http://").split(":")
     raw = (f"POST /v1/models/forecast-gru/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    dropped, executions = _dropped(slow_server, "forecast-gru"), _executions(slow_server, "forecast-gru")
     sock = socket.create_connection((host, int(port)))
     sock.sendall(raw)
-    time.sleep(0.1)  # the request is in the queue, waiting (400 ms) for a batch
+    asyncio.run(_until(lambda: _queued(slow_server, "forecast-gru") == 1))  # waiting (400 ms) for a batch
     sock.close()
-    time.sleep(0.5)  # its batch is due: the batcher finds the client gone
-    metrics = httpx.get(slow_server.url + "/metrics").text
-    dropped = re.search(r'rnn_serve_batch_queue_refused_total\{model="forecast-gru",reason="client_gone"\} (\S+)',
-                        metrics)
-    assert dropped and float(dropped[1]) == 1.0
-    stats = httpx.get(slow_server.url + "/v2/models/forecast-gru/stats").json()["model_stats"][0]
-    assert stats["execution_count"] == 0  # it never ran
+    # its batch falls due: the batcher finds the client gone and never runs it
+    asyncio.run(_until(lambda: _dropped(slow_server, "forecast-gru") == dropped + 1))
+    assert _executions(slow_server, "forecast-gru") == executions
