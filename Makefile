@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint install install-dev models bench container-setup system-deps clean
+.PHONY: run test lint install install-dev models bench mutation container-setup system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,21 @@ test: lint container-setup system-deps
 
 models: install-dev
 	$(BIN)/rnn-serve models
+
+# Mutation testing with mutmut over the core modules ([tool.mutmut] in pyproject.toml), against the
+# fast in-process tests only; not part of `make test` (≈5–6 min on 2 cores). A full run starts
+# afresh: mutmut keeps earlier verdicts and its copies of unmutated files, which would go stale.
+# MUTANTS='loadtest.stats.*' re-runs only those mutants and keeps the other results.
+# The log (progress: tail -f) and the per-module table end up in out/mutation/.
+MUTATION_JOBS ?= 2
+MUTANTS ?=
+mutation: install-dev
+	@mkdir -p out/mutation
+	@if [ -z "$(MUTANTS)" ]; then rm -rf mutants; fi
+	@echo "mutmut run $(MUTANTS) (log: out/mutation/mutmut.log)"
+	@set -f; $(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS) > out/mutation/mutmut.log 2>&1 \
+	  || { tail -n 40 out/mutation/mutmut.log; exit 1; }
+	@$(BIN)/python tests/mutation_report.py --survivors --out out/mutation/report.md
 
 # Serving benchmark (≈15 min; BENCH_ARGS=--quick ≈4 min): markdown on stdout and in out/bench/.
 bench: install-dev

@@ -15,8 +15,8 @@ import numpy as np
 
 from export.data import TaskData
 from export.evaluate import open_package
-from service.tasks import TASKS
 from export.metrics import regression
+from service.tasks import TASKS
 
 ROUNDS = 9  # alternating blocks per model
 BLOCK = 100  # session.run calls per block (after WARMUP)
@@ -47,9 +47,16 @@ def interleaved_latency(packages: dict[str, Path], task: str, example: Any) -> d
                 sess.run(None, feeds)
                 out.append((time.perf_counter() - t0) * 1e3)
     shape = {k: list(v.shape) for k, v in feeds.items()}
-    return {name: {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90)),
-                   "round_medians_ms": [float(np.median(t[i : i + BLOCK])) for i in range(0, len(t), BLOCK)],
-                   "n_runs": len(t), "input_shape": shape} for name, t in times.items()}
+    return {
+        name: {
+            "median_ms": float(np.median(t)),
+            "p90_ms": float(np.percentile(t, 90)),
+            "round_medians_ms": [float(np.median(t[i : i + BLOCK])) for i in range(0, len(t), BLOCK)],
+            "n_runs": len(t),
+            "input_shape": shape,
+        }
+        for name, t in times.items()
+    }
 
 
 def forecast_baselines(data: TaskData) -> dict[str, dict[str, float]]:
@@ -64,5 +71,7 @@ def forecast_baselines(data: TaskData) -> dict[str, dict[str, float]]:
     a = design(x_train)
     weights = np.linalg.solve(a.T @ a + 1e-3 * np.eye(a.shape[1]), a.T @ y_train.astype(np.float64))
     linear = design(x_test) @ weights
-    return {"seasonal_naive_24h": regression(naive, y_test, data.target_std),
-            "linear_least_squares": regression(linear.astype(np.float32), y_test, data.target_std)}
+    return {
+        "seasonal_naive_24h": regression(naive, y_test, data.target_std),
+        "linear_least_squares": regression(linear.astype(np.float32), y_test, data.target_std),
+    }

@@ -31,8 +31,15 @@ def _cells(text: str) -> list[str]:
     return cells
 
 
-def train_task(task: str, cells: list[str], seeds: list[int], out: Path, data: Path | None = None,
-               epochs: int | None = None, hidden: int | None = None) -> dict[str, list[dict]]:
+def train_task(
+    task: str,
+    cells: list[str],
+    seeds: list[int],
+    out: Path,
+    data: Path | None = None,
+    epochs: int | None = None,
+    hidden: int | None = None,
+) -> dict[str, list[dict]]:
     """Train every seed × cell, interleaved per seed (lstm, gru, lstm, ...) so machine drift cancels."""
     from dataclasses import asdict
 
@@ -67,8 +74,9 @@ def train_main(argv: list[str]) -> int:
 
 
 def export_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="rnn-serve export",
-                                description="Checkpoints of one task × cell → verified ONNX package.")
+    p = argparse.ArgumentParser(
+        prog="rnn-serve export", description="Checkpoints of one task × cell → verified ONNX package."
+    )
     p.add_argument("--task", choices=TASKS, required=True)
     p.add_argument("--cell", choices=CELLS, required=True)
     p.add_argument("--runs", type=Path, default=RUNS_DIR, help="checkpoint folder (default .runs)")
@@ -79,8 +87,12 @@ def export_main(argv: list[str]) -> int:
     from export.data import load_task
     from export.onnx_export import export_run
 
-    export_run(a.runs / f"{a.task}-{a.cell}", a.out or MODELS_DIR / f"{a.task}-{a.cell}",
-               load_task(a.task, a.data), seed=a.seed)
+    export_run(
+        a.runs / f"{a.task}-{a.cell}",
+        a.out or MODELS_DIR / f"{a.task}-{a.cell}",
+        load_task(a.task, a.data),
+        seed=a.seed,
+    )
     return 0
 
 
@@ -90,15 +102,24 @@ def _rows(text: str) -> slice:
 
 
 def evaluate_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="rnn-serve evaluate",
-                                description="Score a model package (onnxruntime) on a data file or folder; "
-                                            "prints one JSON object.")
+    p = argparse.ArgumentParser(
+        prog="rnn-serve evaluate",
+        description="Score a model package (onnxruntime) on a data file or folder; prints one JSON object.",
+    )
     p.add_argument("--model", type=Path, required=True, help="package folder, e.g. models/sentiment-gru")
-    p.add_argument("--data", type=Path, default=None,
-                   help="GLUE-format tsv / folder of {digit}_{speaker}_{index}.wav / ETT-format csv "
-                        "(default: the task's file in ../shared/data)")
-    p.add_argument("--rows", type=_rows, default=None,
-                   help="forecast only: row range START:END of the csv, e.g. 11424:14400 for the ETTh1 test months")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="GLUE-format tsv / folder of {digit}_{speaker}_{index}.wav / ETT-format csv "
+        "(default: the task's file in ../shared/data)",
+    )
+    p.add_argument(
+        "--rows",
+        type=_rows,
+        default=None,
+        help="forecast only: row range START:END of the csv, e.g. 11424:14400 for the ETTh1 test months",
+    )
     a = p.parse_args(argv)
     from export.evaluate import evaluate_package
     from service.package import PackageError, read_package
@@ -124,17 +145,21 @@ def _saved_results(run_dir: Path) -> list[dict]:
 
 
 def models_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="rnn-serve models",
-                                description="Re-create all six packages, models/results.json and models/RESULTS.md.")
+    p = argparse.ArgumentParser(
+        prog="rnn-serve models", description="Re-create all six packages, models/results.json and models/RESULTS.md."
+    )
     p.add_argument("--tasks", default=",".join(TASKS))
     p.add_argument("--seeds", type=_seeds, default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=None, help="override every task's epochs (smoke runs)")
     p.add_argument("--runs", type=Path, default=RUNS_DIR)
     p.add_argument("--out", type=Path, default=MODELS_DIR)
     p.add_argument("--no-results", action="store_true", help="packages only; skip results.json/RESULTS.md")
-    p.add_argument("--results-only", action="store_true",
-                   help="re-measure latency and regenerate results.json/RESULTS.md from the checkpoints in "
-                        "--runs and the packages in --out, without training")
+    p.add_argument(
+        "--results-only",
+        action="store_true",
+        help="re-measure latency and regenerate results.json/RESULTS.md from the checkpoints in "
+        "--runs and the packages in --out, without training",
+    )
     a = p.parse_args(argv)
     from export.data import load_task
     from export.onnx_export import export_run
@@ -157,8 +182,11 @@ def models_main(argv: list[str]) -> int:
         previous = a.out / "results.json"
         if a.results_only:  # keep the wall time of the run that trained these checkpoints
             wall = json.loads(previous.read_text())["train_export_wall_seconds"] if previous.is_file() else float("nan")
-        command = ("rnn-serve models" + (f" --tasks {','.join(tasks)}" if tasks != list(TASKS) else "")
-                   + (" --results-only" if a.results_only else ""))
+        command = (
+            "rnn-serve models"
+            + (f" --tasks {','.join(tasks)}" if tasks != list(TASKS) else "")
+            + (" --results-only" if a.results_only else "")
+        )
         write_results(a.out, runs, tasks, wall_seconds=wall, command=command)
     print(f"rnn-serve models: done in {time.perf_counter() - started:.0f} s", flush=True)
     return 0

@@ -130,7 +130,9 @@ def keyword_splits(folder: Path = FSDD_DIR) -> KeywordSplits:
     mean = feats[is_train].mean(axis=(0, 1))
     std = feats[is_train].std(axis=(0, 1)) + 1e-5
     cfg = base.model_copy(update={"feature_mean": mean.tolist(), "feature_std": std.tolist()})
-    scaled = ((feats - np.asarray(cfg.feature_mean, np.float32)) / np.asarray(cfg.feature_std, np.float32)).astype(np.float32)
+    scaled = ((feats - np.asarray(cfg.feature_mean, np.float32)) / np.asarray(cfg.feature_std, np.float32)).astype(
+        np.float32
+    )
     part = lambda m: (scaled[m], digits[m])  # noqa: E731
     return KeywordSplits(cfg, part(is_train), part(is_val), part(is_test))
 
@@ -181,8 +183,13 @@ def forecast_config(train_rows: np.ndarray, lookback: int = 96, horizon: int = 9
     """Preprocessing config with z-score statistics from the training rows only."""
     mean, std = fit_stats(train_rows)
     return ForecastPreprocessing(
-        variables=ETT_VARIABLES, target=ETT_TARGET, lookback=lookback, horizon=horizon,
-        mean=mean, std=std, target_unit="°C",
+        variables=ETT_VARIABLES,
+        target=ETT_TARGET,
+        lookback=lookback,
+        horizon=horizon,
+        mean=mean,
+        std=std,
+        target_unit="°C",
     )
 
 

@@ -40,7 +40,9 @@ def run_outputs(session: ort.InferenceSession, task: str, xs: Any, batch_size: i
     return result
 
 
-def load_eval_data(folder: Path, package: ModelPackage, data: Path, rows: slice | None = None) -> tuple[Any, np.ndarray]:
+def load_eval_data(
+    folder: Path, package: ModelPackage, data: Path, rows: slice | None = None
+) -> tuple[Any, np.ndarray]:
     """Read ``data`` (GLUE tsv / FSDD folder / ETT csv) and preprocess it with the package config.
 
     ``rows`` restricts an ETT csv to a row range first (e.g. the test months); look-back windows
@@ -70,4 +72,4 @@ def evaluate_package(folder: Path, data: Path, rows: slice | None = None, thread
     xs, ys = load_eval_data(folder, package, Path(data), rows)
     outputs = run_outputs(session, package.task, xs)
     metrics = task_metrics(package.task, outputs, ys, target_std(package))
-    return {"model": package.name, "data": str(data), **metrics, "n_examples": int(len(ys))}
+    return {"model": package.name, "data": str(data), **metrics, "n_examples": len(ys)}

@@ -18,8 +18,7 @@ def make_rnn(cell: str, input_size: int, hidden: int, layers: int, dropout: floa
     kinds = {"lstm": nn.LSTM, "gru": nn.GRU}
     if cell not in kinds:
         raise ValueError(f"cell must be one of {sorted(kinds)}; got {cell!r}")
-    return kinds[cell](input_size, hidden, num_layers=layers, batch_first=True,
-                       dropout=dropout if layers > 1 else 0.0)
+    return kinds[cell](input_size, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
 
 
 def last_hidden(state: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -35,8 +34,7 @@ class SentimentNet(nn.Module):
     exactly what each row gives alone; the legacy exporter turns it into the ONNX ``sequence_lens``.
     """
 
-    def __init__(self, cell: str, vocab_size: int, embed_dim: int, hidden: int, layers: int,
-                 dropout: float) -> None:
+    def __init__(self, cell: str, vocab_size: int, embed_dim: int, hidden: int, layers: int, dropout: float) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.rnn = make_rnn(cell, embed_dim, hidden, layers, dropout)
@@ -83,8 +81,9 @@ class ForecastNet(nn.Module):
     the last observed target.
     """
 
-    def __init__(self, cell: str, n_vars: int, horizon: int, hidden: int, layers: int,
-                 dropout: float, target_col: int = -1) -> None:
+    def __init__(
+        self, cell: str, n_vars: int, horizon: int, hidden: int, layers: int, dropout: float, target_col: int = -1
+    ) -> None:
         super().__init__()
         self.rnn = make_rnn(cell, n_vars, hidden, layers, dropout)
         self.head = nn.Linear(hidden, horizon)

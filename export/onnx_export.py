@@ -52,14 +52,20 @@ class ExportError(RuntimeError):
 def tensor_specs(task: str, horizon: int = 96) -> tuple[list[TensorSpec], list[TensorSpec]]:
     """The contract's V2 tensor specs (``model.json`` ``inputs``/``outputs``)."""
     if task == "sentiment":
-        ins = [TensorSpec(name="tokens", datatype="INT64", shape=[-1, -1]),
-               TensorSpec(name="lengths", datatype="INT64", shape=[-1])]
+        ins = [
+            TensorSpec(name="tokens", datatype="INT64", shape=[-1, -1]),
+            TensorSpec(name="lengths", datatype="INT64", shape=[-1]),
+        ]
         return ins, [TensorSpec(name="logits", datatype="FP32", shape=[-1, 2])]
     if task == "keywords":
-        return ([TensorSpec(name="features", datatype="FP32", shape=[-1, 98, 40])],
-                [TensorSpec(name="logits", datatype="FP32", shape=[-1, 10])])
-    return ([TensorSpec(name="history", datatype="FP32", shape=[-1, 96, 7])],
-            [TensorSpec(name="forecast", datatype="FP32", shape=[-1, horizon])])
+        return (
+            [TensorSpec(name="features", datatype="FP32", shape=[-1, 98, 40])],
+            [TensorSpec(name="logits", datatype="FP32", shape=[-1, 10])],
+        )
+    return (
+        [TensorSpec(name="history", datatype="FP32", shape=[-1, 96, 7])],
+        [TensorSpec(name="forecast", datatype="FP32", shape=[-1, horizon])],
+    )
 
 
 class _Unpacked(nn.Module):
@@ -78,8 +84,9 @@ def wire_lengths(model: onnx.ModelProto) -> onnx.ModelProto:
     """Add input ``lengths`` INT64[batch]; feed Cast(int32) of it as ``sequence_lens`` of each RNN node."""
     graph = model.graph
     graph.input.append(onnx.helper.make_tensor_value_info("lengths", onnx.TensorProto.INT64, ["batch"]))
-    cast = onnx.helper.make_node("Cast", ["lengths"], ["lengths_int32"], to=onnx.TensorProto.INT32,
-                                 name="lengths_to_int32")
+    cast = onnx.helper.make_node(
+        "Cast", ["lengths"], ["lengths_int32"], to=onnx.TensorProto.INT32, name="lengths_to_int32"
+    )
     rnn_nodes = [n for n in graph.node if n.op_type in ("LSTM", "GRU")]
     for node in rnn_nodes:
         while len(node.input) < 5:
@@ -97,8 +104,16 @@ def to_onnx(model: nn.Module, task: str, example: tuple[torch.Tensor, ...], path
     module = _Unpacked(model).eval() if task == "sentiment" else model.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation/tracer warnings
-        torch.onnx.export(module, example[:1], str(path), dynamo=False, opset_version=OPSET,
-                          input_names=[first], output_names=[OUTPUT[task]], dynamic_axes=axes)
+        torch.onnx.export(
+            module,
+            example[:1],
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=[first],
+            output_names=[OUTPUT[task]],
+            dynamic_axes=axes,
+        )
     if task == "sentiment":
         onnx.save(wire_lengths(onnx.load(str(path))), str(path))
 
@@ -142,8 +157,15 @@ def export_run(run_dir: Path, out: Path, data: TaskData, version: str = "1", see
         parity = check_parity(onnx_path, task, probe, predict(model, task, probe))
         padding_diff = check_padding(onnx_path, list(xs_test[:32])) if task == "sentiment" else None
         step_path = tmp / STEP_FILE
-        streaming = build_step(model, task, cell, to_inputs(task, sample)[0], onnx_path, step_path,
-                               [xs_test[i] for i in range(N_STEP_PARITY)])
+        streaming = build_step(
+            model,
+            task,
+            cell,
+            to_inputs(task, sample)[0],
+            onnx_path,
+            step_path,
+            [xs_test[i] for i in range(N_STEP_PARITY)],
+        )
         ref = xs_test[:N_REFERENCE]
         save_reference(tmp / REFERENCE_FILE, task, ref, predict(model, task, ref, batch_size=N_REFERENCE))
         served = task_metrics(task, run_outputs(open_session(onnx_path), task, xs_test), ys_test, data.target_std)
@@ -154,30 +176,56 @@ def export_run(run_dir: Path, out: Path, data: TaskData, version: str = "1", see
         ins, outs = tensor_specs(task)
         cfg = best["config"]
         package = ModelPackage(
-            name=f"{task}-{cell}", task=task, cell=cell, version=version,
+            name=f"{task}-{cell}",
+            task=task,
+            cell=cell,
+            version=version,
             description=DESCRIPTION[task].format(cell=cell.upper()),
-            inputs=ins, outputs=outs, labels=LABELS[task],
-            preprocessing=ckpt["preprocessing"], metrics=served,
+            inputs=ins,
+            outputs=outs,
+            labels=LABELS[task],
+            preprocessing=ckpt["preprocessing"],
+            metrics=served,
             training={
                 "served_seed": best["seed"],
                 "seed_selection": f"best validation {SELECT_BY[task][0]}" if seed is None else "chosen by --seed",
                 "metrics_split": "test (ORT on the package)",
-                "seeds": [r["seed"] for r in results], "epochs": cfg["epochs"], "hidden_size": cfg["hidden"],
-                "layers": cfg["layers"], "config": cfg,
+                "seeds": [r["seed"] for r in results],
+                "epochs": cfg["epochs"],
+                "hidden_size": cfg["hidden"],
+                "layers": cfg["layers"],
+                "config": cfg,
                 "seconds_per_epoch": float(np.mean([s for r in results for s in r["epoch_seconds"]])),
-                "per_seed": [{"seed": r["seed"], "best_epoch": r["best_epoch"], "val": r["val"], "test": r["test"],
-                              "epoch_seconds": r["epoch_seconds"], "total_seconds": float(sum(r["epoch_seconds"]))}
-                             for r in results],
+                "per_seed": [
+                    {
+                        "seed": r["seed"],
+                        "best_epoch": r["best_epoch"],
+                        "val": r["val"],
+                        "test": r["test"],
+                        "epoch_seconds": r["epoch_seconds"],
+                        "total_seconds": float(sum(r["epoch_seconds"])),
+                    }
+                    for r in results
+                ],
                 "padding_max_abs_diff": padding_diff,
             },
-            parameter_count=best["parameter_count"], onnx_sha256="", parity=parity,
-            versions={"torch": torch.__version__, "onnx": onnx.__version__,
-                      "onnxruntime": onnxruntime.__version__, "numpy": np.__version__},
+            parameter_count=best["parameter_count"],
+            onnx_sha256="",
+            parity=parity,
+            versions={
+                "torch": torch.__version__,
+                "onnx": onnx.__version__,
+                "onnxruntime": onnxruntime.__version__,
+                "numpy": np.__version__,
+            },
             reference={"file": REFERENCE_FILE, "n_inputs": len(ref), "tolerance": parity.tolerance},
             streaming=streaming,
         )
         written = write_package(Path(out), package, onnx_path, assets)
-    print(f"wrote {out} (seed {best['seed']}, parity {parity.max_abs_diff:.2e}, "
-          f"stream parity {streaming.parity_max_abs_diff:.2e}, "
-          f"test {json.dumps({k: round(v, 4) for k, v in served.items()})})", flush=True)
+    print(
+        f"wrote {out} (seed {best['seed']}, parity {parity.max_abs_diff:.2e}, "
+        f"stream parity {streaming.parity_max_abs_diff:.2e}, "
+        f"test {json.dumps({k: round(v, 4) for k, v in served.items()})})",
+        flush=True,
+    )
     return written

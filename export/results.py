@@ -21,8 +21,11 @@ from export.benchmarks import forecast_baselines, interleaved_latency, latency_i
 from export.data import load_task
 from service.package import read_package
 
-METRICS = {"sentiment": ["accuracy", "f1"], "keywords": ["accuracy", "macro_f1"],
-           "forecast": ["mse", "mae", "mse_celsius", "mae_celsius"]}
+METRICS = {
+    "sentiment": ["accuracy", "f1"],
+    "keywords": ["accuracy", "macro_f1"],
+    "forecast": ["mse", "mae", "mse_celsius", "mae_celsius"],
+}
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -33,13 +36,22 @@ def _stats(values: list[float]) -> dict[str, float]:
 def hardware() -> dict[str, Any]:
     cpu = platform.processor()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30 if hasattr(os, "sysconf") else None
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "memory_gib": round(mem, 1) if mem else None,
-            "platform": platform.platform(), "python": sys.version.split()[0], "torch_threads": 1}
+    return {
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "memory_gib": round(mem, 1) if mem else None,
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "torch_threads": 1,
+    }
 
 
 def summarise(task: str, cell: str, runs: list[dict], package_dir: Path) -> dict[str, Any]:
@@ -51,17 +63,30 @@ def summarise(task: str, cell: str, runs: list[dict], package_dir: Path) -> dict
         "seconds_per_epoch": _stats([float(np.mean(r["epoch_seconds"])) for r in runs]),
         "seconds_total": _stats([float(np.sum(r["epoch_seconds"])) for r in runs]),
         "test": {m: _stats([r["test"][m] for r in runs]) for m in METRICS[task]},
-        "per_seed": [{"seed": r["seed"], "best_epoch": r["best_epoch"], "val": r["val"], "test": r["test"],
-                      "epoch_seconds": r["epoch_seconds"]} for r in runs],
-        "served": {"seed": package.training.get("served_seed"), "test": package.metrics,
-                   "parity_max_abs_diff": package.parity.max_abs_diff if package.parity else None},
+        "per_seed": [
+            {
+                "seed": r["seed"],
+                "best_epoch": r["best_epoch"],
+                "val": r["val"],
+                "test": r["test"],
+                "epoch_seconds": r["epoch_seconds"],
+            }
+            for r in runs
+        ],
+        "served": {
+            "seed": package.training.get("served_seed"),
+            "test": package.metrics,
+            "parity_max_abs_diff": package.parity.max_abs_diff if package.parity else None,
+        },
     }
 
 
 def paired_savings(cells: dict[str, Any]) -> list[float]:
     """1 − GRU/LSTM seconds per epoch for each seed, the two runs of a pair back to back."""
     lstm = {r["seed"]: np.mean(r["epoch_seconds"]) for r in cells["lstm"]["per_seed"]}
-    return [float(1 - np.mean(r["epoch_seconds"]) / lstm[r["seed"]]) for r in cells["gru"]["per_seed"] if r["seed"] in lstm]
+    return [
+        float(1 - np.mean(r["epoch_seconds"]) / lstm[r["seed"]]) for r in cells["gru"]["per_seed"] if r["seed"] in lstm
+    ]
 
 
 def _diff_verdict(better: dict[str, float], worse: dict[str, float], higher_is_better: bool) -> tuple[float, str]:
@@ -90,59 +115,103 @@ def claims(res: dict[str, Any]) -> list[dict[str, str]]:
     if "sentiment" in t:
         s = t["sentiment"]
         _, v = _diff_verdict(s["lstm"]["test"]["f1"], s["gru"]["test"]["f1"], True)
-        rows.append({"claim": "sentiment F1: LSTM 0.92 vs GRU 0.91", "claimed": "LSTM 0.92, GRU 0.91",
-                     "measured": f"LSTM {ms(s['lstm']['test']['f1'])}, GRU {ms(s['gru']['test']['f1'])}", "verdict": v})
+        rows.append(
+            {
+                "claim": "sentiment F1: LSTM 0.92 vs GRU 0.91",
+                "claimed": "LSTM 0.92, GRU 0.91",
+                "measured": f"LSTM {ms(s['lstm']['test']['f1'])}, GRU {ms(s['gru']['test']['f1'])}",
+                "verdict": v,
+            }
+        )
         speed = 1 - s["gru"]["seconds_per_epoch"]["mean"] / s["lstm"]["seconds_per_epoch"]["mean"]
         pairs = ", ".join(pct(x) for x in paired_savings(s))
-        rows.append({"claim": "sentiment: GRU trains ~30% faster", "claimed": "30% less time per epoch",
-                     "measured": f"{pct(speed)} less ({s['gru']['seconds_per_epoch']['mean']:.1f} s vs "
-                                 f"{s['lstm']['seconds_per_epoch']['mean']:.1f} s per epoch; per seed pair: {pairs})",
-                     "verdict": _ratio_verdict(0.30, speed)})
+        rows.append(
+            {
+                "claim": "sentiment: GRU trains ~30% faster",
+                "claimed": "30% less time per epoch",
+                "measured": f"{pct(speed)} less ({s['gru']['seconds_per_epoch']['mean']:.1f} s vs "
+                f"{s['lstm']['seconds_per_epoch']['mean']:.1f} s per epoch; per seed pair: {pairs})",
+                "verdict": _ratio_verdict(0.30, speed),
+            }
+        )
     if "keywords" in t:
         k = t["keywords"]
         _, v = _diff_verdict(k["lstm"]["test"]["accuracy"], k["gru"]["test"]["accuracy"], True)
-        rows.append({"claim": "keywords accuracy: LSTM 96.8% vs GRU 96.2%", "claimed": "LSTM 96.8%, GRU 96.2%",
-                     "measured": f"LSTM {pct(k['lstm']['test']['accuracy']['mean'])} ± {pct(k['lstm']['test']['accuracy']['std'])}, "
-                                 f"GRU {pct(k['gru']['test']['accuracy']['mean'])} ± {pct(k['gru']['test']['accuracy']['std'])}",
-                     "verdict": v})
+        rows.append(
+            {
+                "claim": "keywords accuracy: LSTM 96.8% vs GRU 96.2%",
+                "claimed": "LSTM 96.8%, GRU 96.2%",
+                "measured": f"LSTM {pct(k['lstm']['test']['accuracy']['mean'])} ± {pct(k['lstm']['test']['accuracy']['std'])}, "
+                f"GRU {pct(k['gru']['test']['accuracy']['mean'])} ± {pct(k['gru']['test']['accuracy']['std'])}",
+                "verdict": v,
+            }
+        )
     if "keywords" in lat:
         kl = lat["keywords"]
         speed = 1 - kl["gru"]["median_ms"] / kl["lstm"]["median_ms"]
         per_round = [1 - g / l_ for g, l_ in zip(kl["gru"]["round_medians_ms"], kl["lstm"]["round_medians_ms"])]
-        rows.append({"claim": "keywords: GRU 35% faster inference", "claimed": "35% lower latency",
-                     "measured": f"{pct(speed)} lower (ORT batch 1, 1 thread: GRU {kl['gru']['median_ms']:.3f} ms vs "
-                                 f"LSTM {kl['lstm']['median_ms']:.3f} ms median; per round "
-                                 f"{pct(min(per_round))} … {pct(max(per_round))})",
-                     "verdict": _ratio_verdict(0.35, speed)})
+        rows.append(
+            {
+                "claim": "keywords: GRU 35% faster inference",
+                "claimed": "35% lower latency",
+                "measured": f"{pct(speed)} lower (ORT batch 1, 1 thread: GRU {kl['gru']['median_ms']:.3f} ms vs "
+                f"LSTM {kl['lstm']['median_ms']:.3f} ms median; per round "
+                f"{pct(min(per_round))} … {pct(max(per_round))})",
+                "verdict": _ratio_verdict(0.35, speed),
+            }
+        )
     if "forecast" in t:
         f = t["forecast"]
         gain = 1 - f["lstm"]["test"]["mse"]["mean"] / f["gru"]["test"]["mse"]["mean"]
         _, v = _diff_verdict(f["lstm"]["test"]["mse"], f["gru"]["test"]["mse"], False)
-        rows.append({"claim": "forecast (seasonal, 2+ years): LSTM 8% lower error", "claimed": "LSTM MSE 8% below GRU",
-                     "measured": f"LSTM MSE {ms(f['lstm']['test']['mse'])}, GRU {ms(f['gru']['test']['mse'])} "
-                                 f"(LSTM error {pct(abs(gain))} {'lower' if gain >= 0 else 'higher'})", "verdict": v})
+        rows.append(
+            {
+                "claim": "forecast (seasonal, 2+ years): LSTM 8% lower error",
+                "claimed": "LSTM MSE 8% below GRU",
+                "measured": f"LSTM MSE {ms(f['lstm']['test']['mse'])}, GRU {ms(f['gru']['test']['mse'])} "
+                f"(LSTM error {pct(abs(gain))} {'lower' if gain >= 0 else 'higher'})",
+                "verdict": v,
+            }
+        )
     for task in t:
         lp, gp = t[task]["lstm"]["parameter_count"], t[task]["gru"]["parameter_count"]
         lb, gb = t[task]["lstm"]["onnx_bytes"], t[task]["gru"]["onnx_bytes"]
-        rows.append({"claim": f"{task}: GRU has fewer parameters, needs less memory", "claimed": "GRU < LSTM",
-                     "measured": f"params GRU {gp:,} vs LSTM {lp:,} ({pct(gp / lp)}); ONNX {gb:,} vs {lb:,} bytes",
-                     "verdict": "holds" if gp < lp and gb < lb else "does not hold"})
+        rows.append(
+            {
+                "claim": f"{task}: GRU has fewer parameters, needs less memory",
+                "claimed": "GRU < LSTM",
+                "measured": f"params GRU {gp:,} vs LSTM {lp:,} ({pct(gp / lp)}); ONNX {gb:,} vs {lb:,} bytes",
+                "verdict": "holds" if gp < lp and gb < lb else "does not hold",
+            }
+        )
     return rows
 
 
-def write_results(models_dir: Path, runs: dict[str, dict[str, list[dict]]], tasks: list[str],
-                  wall_seconds: float, command: str = "rnn-serve models") -> dict[str, Any]:
+def write_results(
+    models_dir: Path,
+    runs: dict[str, dict[str, list[dict]]],
+    tasks: list[str],
+    wall_seconds: float,
+    command: str = "rnn-serve models",
+) -> dict[str, Any]:
     import onnx
     import onnxruntime
     import torch
 
     res: dict[str, Any] = {
-        "generated_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command, "train_export_wall_seconds": round(wall_seconds, 1),
+        "generated_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "train_export_wall_seconds": round(wall_seconds, 1),
         "hardware": hardware(),
-        "versions": {"torch": torch.__version__, "onnx": onnx.__version__,
-                     "onnxruntime": onnxruntime.__version__, "numpy": np.__version__},
-        "tasks": {}, "latency": {}, "baselines": {},
+        "versions": {
+            "torch": torch.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "numpy": np.__version__,
+        },
+        "tasks": {},
+        "latency": {},
+        "baselines": {},
     }
     previous = models_dir / "results.json"
     if previous.is_file():  # a run over some tasks keeps the others' figures (e.g. forecast retrained alone)
@@ -151,11 +220,15 @@ def write_results(models_dir: Path, runs: dict[str, dict[str, list[dict]]], task
         for key in ("tasks", "latency", "baselines"):
             res[key].update({t: v for t, v in old.get(key, {}).items() if t in kept})
         if kept:
-            res["kept_from_previous"] = {"tasks": kept, "generated_utc": old.get("generated_utc"),
-                                         "command": old.get("command")}
+            res["kept_from_previous"] = {
+                "tasks": kept,
+                "generated_utc": old.get("generated_utc"),
+                "command": old.get("command"),
+            }
     for task in tasks:
-        res["tasks"][task] = {cell: summarise(task, cell, runs[task][cell], models_dir / f"{task}-{cell}")
-                              for cell in ("lstm", "gru")}
+        res["tasks"][task] = {
+            cell: summarise(task, cell, runs[task][cell], models_dir / f"{task}-{cell}") for cell in ("lstm", "gru")
+        }
         data = load_task(task)
         pkgs = {cell: models_dir / f"{task}-{cell}" for cell in ("lstm", "gru")}
         res["latency"][task] = interleaved_latency(pkgs, task, latency_input(data))

@@ -66,23 +66,38 @@ class StepNet(nn.Module):
         return (forecast, level, torch.ones_like(started), *rec)
 
 
-def step_io(task: str, cell: str, layers: int, hidden: int, n_vars: int = 7) -> tuple[list[TensorSpec], list[TensorSpec], list[StateSpec]]:
+def step_io(
+    task: str, cell: str, layers: int, hidden: int, n_vars: int = 7
+) -> tuple[list[TensorSpec], list[TensorSpec], list[StateSpec]]:
     """The step graph's data inputs, outputs and states (aux states first, then h, c)."""
     rec = [StateSpec(input="h_in", output="h_out", shape=[layers, -1, hidden])]
     if cell == "lstm":
         rec.append(StateSpec(input="c_in", output="c_out", shape=[layers, -1, hidden]))
     if task == "sentiment":
-        return ([TensorSpec(name="tokens", datatype="INT64", shape=[-1, -1])],
-                [TensorSpec(name="logits", datatype="FP32", shape=[-1, 2])], rec)
+        return (
+            [TensorSpec(name="tokens", datatype="INT64", shape=[-1, -1])],
+            [TensorSpec(name="logits", datatype="FP32", shape=[-1, 2])],
+            rec,
+        )
     if task == "keywords":
-        aux = [StateSpec(input="y_sum_in", output="y_sum_out", shape=[-1, hidden], recurrent=False),
-               StateSpec(input="steps_in", output="steps_out", shape=[-1, 1], recurrent=False)]
-        return ([TensorSpec(name="features", datatype="FP32", shape=[-1, -1, 40])],
-                [TensorSpec(name="logits", datatype="FP32", shape=[-1, 10])], aux + rec)
-    aux = [StateSpec(input="level_in", output="level_out", shape=[-1, 1, n_vars], recurrent=False),
-           StateSpec(input="started_in", output="started_out", shape=[-1, 1, 1], recurrent=False)]
-    return ([TensorSpec(name="history", datatype="FP32", shape=[-1, -1, n_vars])],
-            [TensorSpec(name="forecast", datatype="FP32", shape=[-1, 96])], aux + rec)
+        aux = [
+            StateSpec(input="y_sum_in", output="y_sum_out", shape=[-1, hidden], recurrent=False),
+            StateSpec(input="steps_in", output="steps_out", shape=[-1, 1], recurrent=False),
+        ]
+        return (
+            [TensorSpec(name="features", datatype="FP32", shape=[-1, -1, 40])],
+            [TensorSpec(name="logits", datatype="FP32", shape=[-1, 10])],
+            aux + rec,
+        )
+    aux = [
+        StateSpec(input="level_in", output="level_out", shape=[-1, 1, n_vars], recurrent=False),
+        StateSpec(input="started_in", output="started_out", shape=[-1, 1, 1], recurrent=False),
+    ]
+    return (
+        [TensorSpec(name="history", datatype="FP32", shape=[-1, -1, n_vars])],
+        [TensorSpec(name="forecast", datatype="FP32", shape=[-1, 96])],
+        aux + rec,
+    )
 
 
 def _batch_axis(spec: StateSpec) -> int:
@@ -101,14 +116,22 @@ def export_step(net: nn.Module, task: str, cell: str, example: torch.Tensor, pat
         axes[s.input] = axes[s.output] = {_batch_axis(s): "batch"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation/tracer warnings
-        torch.onnx.export(StepNet(net, task, cell).eval(), (example, *zeros), str(path), dynamo=False,
-                          opset_version=17, input_names=[ins[0].name, *[s.input for s in states]],
-                          output_names=[outs[0].name, *[s.output for s in states]], dynamic_axes=axes)
+        torch.onnx.export(
+            StepNet(net, task, cell).eval(),
+            (example, *zeros),
+            str(path),
+            dynamo=False,
+            opset_version=17,
+            input_names=[ins[0].name, *[s.input for s in states]],
+            output_names=[outs[0].name, *[s.output for s in states]],
+            dynamic_axes=axes,
+        )
     return streaming_spec(ins, outs, states, sha256=sha256_file(path), file=STEP_FILE)
 
 
-def check_step_parity(onnx_path: Path, step_path: Path, spec: StreamingSpec, task: str, xs: Any,
-                      tol: float = STEP_TOL) -> float:
+def check_step_parity(
+    onnx_path: Path, step_path: Path, spec: StreamingSpec, task: str, xs: Any, tol: float = STEP_TOL
+) -> float:
     """Max |stream − one-shot| over ``xs`` (each sequence alone, fed in :data:`CHUNK_SIZES` chunks)."""
     full, step = open_session(onnx_path), StepModel.open("parity", step_path, spec)
     name, out = spec.inputs[0].name, spec.outputs[0].name
@@ -123,8 +146,9 @@ def check_step_parity(onnx_path: Path, step_path: Path, spec: StreamingSpec, tas
     return diff
 
 
-def build_step(net: nn.Module, task: str, cell: str, example: torch.Tensor, onnx_path: Path,
-               step_path: Path, probe: Any) -> StreamingSpec:
+def build_step(
+    net: nn.Module, task: str, cell: str, example: torch.Tensor, onnx_path: Path, step_path: Path, probe: Any
+) -> StreamingSpec:
     """Export + verify; the spec records the parity figure."""
     spec = export_step(net, task, cell, example, step_path)
     diff = check_step_parity(onnx_path, step_path, spec, task, probe)

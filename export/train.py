@@ -82,7 +82,9 @@ def batch_order(task: str, xs: Any, batch_size: int, rng: np.random.Generator) -
     if task == "sentiment":
         chunk = batch_size * 50
         lens = np.array([len(x) for x in xs])
-        idx = np.concatenate([c[np.argsort(lens[c], kind="stable")] for c in np.array_split(idx, max(1, len(idx) // chunk))])
+        idx = np.concatenate(
+            [c[np.argsort(lens[c], kind="stable")] for c in np.array_split(idx, max(1, len(idx) // chunk))]
+        )
     batches = [idx[i : i + batch_size] for i in range(0, len(idx), batch_size)]
     return [batches[i] for i in rng.permutation(len(batches))]
 
@@ -147,14 +149,19 @@ def train_run(data: TaskData, cell: str, seed: int, cfg: Config) -> tuple[nn.Mod
             step += 1
         result.epoch_seconds.append(time.perf_counter() - t0)
         val = task_metrics(task, predict(model, task, data.val[0]), data.val[1], data.target_std)
-        result.history.append({"epoch": epoch, "loss": float(np.mean(losses)), **{f"val_{k}": v for k, v in val.items()}})
+        result.history.append(
+            {"epoch": epoch, "loss": float(np.mean(losses)), **{f"val_{k}": v for k, v in val.items()}}
+        )
         score = val[metric] if higher else -val[metric]
         if score > best_score:
             best_score, result.best_epoch, result.val = score, epoch, val
             best_state = {k: v.clone() for k, v in model.state_dict().items()}
         eta = np.mean(result.epoch_seconds) * (cfg.epochs - epoch)
-        print(f"[{task}-{cell} seed {seed}] epoch {epoch}/{cfg.epochs} loss {np.mean(losses):.4f} "
-              f"val {metric} {val[metric]:.4f} ({result.epoch_seconds[-1]:.1f}s, ETA {eta:.0f}s)", flush=True)
+        print(
+            f"[{task}-{cell} seed {seed}] epoch {epoch}/{cfg.epochs} loss {np.mean(losses):.4f} "
+            f"val {metric} {val[metric]:.4f} ({result.epoch_seconds[-1]:.1f}s, ETA {eta:.0f}s)",
+            flush=True,
+        )
     model.load_state_dict(best_state)
     result.test = task_metrics(task, predict(model, task, data.test[0]), data.test[1], data.target_std)
     return model, result
@@ -163,13 +170,16 @@ def train_run(data: TaskData, cell: str, seed: int, cfg: Config) -> tuple[nn.Mod
 def save_checkpoint(path: Path, model: nn.Module, result: RunResult, data: TaskData) -> None:
     """Everything export needs to rebuild the net and its preprocessing, in one file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({
-        "result": asdict(result),
-        "data_shape": data_shape(data),
-        "preprocessing": data.preprocessing.model_dump(mode="json"),
-        "vocab": data.vocab.tokens if data.vocab else None,
-        "state_dict": model.state_dict(),
-    }, path)
+    torch.save(
+        {
+            "result": asdict(result),
+            "data_shape": data_shape(data),
+            "preprocessing": data.preprocessing.model_dump(mode="json"),
+            "vocab": data.vocab.tokens if data.vocab else None,
+            "state_dict": model.state_dict(),
+        },
+        path,
+    )
 
 
 def load_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:

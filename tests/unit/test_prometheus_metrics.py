@@ -1,0 +1,129 @@
+"""service/observability/metrics.py: the exposition after known observations, read back with
+prometheus_client's own text parser (values in seconds, counts, help texts, bucket bounds)."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.observability.metrics import Metrics
+from service.runtime.activity import ACTIVITY
+from service.timing import PHASES, Timing
+
+MS = 1_000_000  # ns
+
+
+def _samples(m: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the rendered text: (name, sorted labels) → value."""
+    out = {}
+    for family in text_string_to_metric_families(m.render().decode()):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def _helps(m: Metrics) -> dict[str, tuple[str, str]]:
+    return {f.name: (f.type, f.documentation) for f in text_string_to_metric_families(m.render().decode())}
+
+
+def test_families_names_types_and_help() -> None:
+    assert _helps(Metrics()) == {
+        "rnn_serve_requests": ("counter", "HTTP requests by model, route and status"),
+        "rnn_serve_latency_seconds": ("histogram", "Per-phase latency of successful predictions"),
+        "rnn_serve_requests_in_flight": ("gauge", "Requests being handled now"),
+    }
+    assert Metrics.content_type.startswith("text/plain; version=")
+
+
+def test_add_models_creates_every_phase_series_at_zero() -> None:
+    m = Metrics()
+    m.add_models(["a", "b"])
+    samples = _samples(m)
+    for model in ("a", "b"):
+        for phase in PHASES:
+            labels = (("model", model), ("phase", phase))
+            assert samples[("rnn_serve_latency_seconds_count", labels)] == 0
+            assert samples[("rnn_serve_latency_seconds_sum", labels)] == 0
+    assert PHASES == ("queue", "preprocess", "inference", "postprocess", "total")
+    assert m.known_names == {"a", "b"}
+    assert set(m.recent.rings) == {"a", "b"}
+    assert m.recent.window == 1000
+
+
+def test_observe_records_each_phase_in_seconds_into_the_right_buckets() -> None:
+    m = Metrics(latency_window=4)
+    m.add_models(["a"])
+    # queue 0.04 ms, preprocess 1.5 ms, inference 3 ms, postprocess 0 ms, total 12 ms
+    timing = Timing(start_ns=777, queue_ns=40_000, preprocess_ns=3 * MS // 2, inference_ns=3 * MS, total_ns=12 * MS)
+    m.observe("a", timing)
+    m.observe("a", timing)
+    samples = _samples(m)
+
+    def value(name: str, phase: str, le: str | None = None) -> float:
+        labels = {"model": "a", "phase": phase}
+        if le is not None:
+            labels["le"] = le
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    expected_s = {"queue": 40e-6, "preprocess": 1.5e-3, "inference": 3e-3, "postprocess": 0.0, "total": 12e-3}
+    for phase, seconds in expected_s.items():
+        assert value("rnn_serve_latency_seconds_count", phase) == 2
+        assert value("rnn_serve_latency_seconds_sum", phase) == pytest.approx(2 * seconds, rel=1e-12, abs=1e-15)
+    # the buckets run from 50 µs: 40 µs lands in the first one, 1.5 ms exactly on its bound
+    assert value("rnn_serve_latency_seconds_bucket", "queue", "5e-05") == 2
+    assert value("rnn_serve_latency_seconds_bucket", "preprocess", "0.001") == 0
+    assert value("rnn_serve_latency_seconds_bucket", "preprocess", "0.0015") == 2
+    assert value("rnn_serve_latency_seconds_bucket", "inference", "0.002") == 0
+    assert value("rnn_serve_latency_seconds_bucket", "inference", "0.003") == 2
+    assert value("rnn_serve_latency_seconds_bucket", "total", "0.01") == 0
+    assert value("rnn_serve_latency_seconds_bucket", "total", "0.02") == 2
+    assert value("rnn_serve_latency_seconds_bucket", "total", "+Inf") == 2
+    bounds = sorted(
+        float(dict(labels)["le"])
+        for name, labels in samples
+        if name == "rnn_serve_latency_seconds_bucket" and dict(labels)["phase"] == "total"
+    )
+    assert bounds[:3] == [50e-6, 100e-6, 200e-6] and bounds[-2:] == [10.0, float("inf")]
+    assert len(bounds) == 23  # 22 bounds and +Inf
+    # the recent-latency ring got the totals and start times
+    ring = m.recent.rings["a"]
+    assert ring.count == 2 and ring.size == 4
+    assert list(ring.total_ns[:2]) == [12 * MS, 12 * MS] and list(ring.start_ns[:2]) == [777, 777]
+
+
+def test_observe_of_a_model_not_added_still_counts_in_prometheus() -> None:
+    m = Metrics()
+    m.observe("late", Timing(total_ns=2 * MS))
+    assert _samples(m)[("rnn_serve_latency_seconds_count", (("model", "late"), ("phase", "total")))] == 1
+    assert "late" not in m.recent.rings
+
+
+def test_count_request_by_model_route_and_status() -> None:
+    m = Metrics()
+    for _ in range(3):
+        m.count_request("a", "/v1/predict", 200)
+    m.count_request("a", "/v1/predict", 422)
+    m.count_request("b", "/v2/infer", 200)
+    samples = _samples(m)
+
+    def total(model: str, route: str, status: str) -> float:
+        return samples[("rnn_serve_requests_total", (("model", model), ("route", route), ("status", status)))]
+
+    assert total("a", "/v1/predict", "200") == 3
+    assert total("a", "/v1/predict", "422") == 1
+    assert total("b", "/v2/infer", "200") == 1
+    assert sum(v for (name, _), v in samples.items() if name == "rnn_serve_requests_total") == 5
+
+
+def test_in_flight_gauge_reads_the_activity_counter(monkeypatch: pytest.MonkeyPatch) -> None:
+    m = Metrics()
+    monkeypatch.setattr(ACTIVITY, "requests", 3)
+    assert _samples(m)[("rnn_serve_requests_in_flight", ())] == 3
+    monkeypatch.setattr(ACTIVITY, "requests", 0)
+    assert _samples(m)[("rnn_serve_requests_in_flight", ())] == 0
+
+
+def test_two_apps_have_separate_registries() -> None:
+    a, b = Metrics(), Metrics()
+    a.count_request("x", "/r", 200)
+    assert not any(name == "rnn_serve_requests_total" for name, _ in _samples(b))
