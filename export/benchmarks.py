@@ -16,6 +16,7 @@ import numpy as np
 from export.data import TaskData
 from export.evaluate import open_package
 from export.metrics import regression
+from service.package import ForecastPreprocessing
 from service.tasks import TASKS
 
 ROUNDS = 9  # alternating blocks per model
@@ -30,7 +31,7 @@ def latency_input(data: TaskData) -> Any:
     return data.test[0][:1]
 
 
-def interleaved_latency(packages: dict[str, Path], task: str, example: Any) -> dict[str, dict[str, float]]:
+def interleaved_latency(packages: dict[str, Path], task: str, example: Any) -> dict[str, dict[str, Any]]:
     """Median / p90 ms of ``session.run`` per package, blocks alternating between packages."""
     sessions = {name: open_package(path, threads=1)[0] for name, path in packages.items()}
     feeds = TASKS[task].feeds(example)
@@ -62,12 +63,18 @@ def interleaved_latency(packages: dict[str, Path], task: str, example: Any) -> d
 def forecast_baselines(data: TaskData) -> dict[str, dict[str, float]]:
     """Seasonal-naive (repeat the last 24 h of OT) and a least-squares linear map on the 96×7 window."""
     pre = data.preprocessing
+    if not isinstance(pre, ForecastPreprocessing):
+        raise TypeError(f"forecast baselines need forecast data, not {data.task}")
     col = pre.variables.index(pre.target)
     x_test, y_test = data.test
     reps = int(np.ceil(pre.horizon / 24))
     naive = np.tile(x_test[:, -24:, col], (1, reps))[:, : pre.horizon]
     x_train, y_train = data.train
-    design = lambda x: np.hstack([x.reshape(len(x), -1), np.ones((len(x), 1), np.float32)]).astype(np.float64)  # noqa: E731
+
+    def design(x: np.ndarray) -> np.ndarray:
+        """The flattened window plus a bias column, in float64 for the normal equations."""
+        return np.hstack([x.reshape(len(x), -1), np.ones((len(x), 1), np.float32)]).astype(np.float64)
+
     a = design(x_train)
     weights = np.linalg.solve(a.T @ a + 1e-3 * np.eye(a.shape[1]), a.T @ y_train.astype(np.float64))
     linear = design(x_test) @ weights

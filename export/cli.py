@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from export.data import DEFAULT_DATA, TASKS
 
@@ -39,7 +40,7 @@ def train_task(
     data: Path | None = None,
     epochs: int | None = None,
     hidden: int | None = None,
-) -> dict[str, list[dict]]:
+) -> dict[str, list[dict[str, Any]]]:
     """Train every seed × cell, interleaved per seed (lstm, gru, lstm, ...) so machine drift cancels."""
     from dataclasses import asdict
 
@@ -48,7 +49,7 @@ def train_task(
 
     cfg = task_config(task, epochs=epochs, hidden=hidden)
     loaded = load_task(task, data, min_freq=cfg.min_freq)
-    results: dict[str, list[dict]] = {cell: [] for cell in cells}
+    results: dict[str, list[dict[str, Any]]] = {cell: [] for cell in cells}
     for seed in seeds:
         for cell in cells:
             model, result = train_run(loaded, cell, seed, cfg)
@@ -134,7 +135,7 @@ def evaluate_main(argv: list[str]) -> int:
     return 0
 
 
-def _saved_results(run_dir: Path) -> list[dict]:
+def _saved_results(run_dir: Path) -> list[dict[str, Any]]:
     """The per-seed training records stored in a task × cell's checkpoints."""
     import torch
 
@@ -166,7 +167,7 @@ def models_main(argv: list[str]) -> int:
 
     started = time.perf_counter()
     tasks = [t for t in a.tasks.split(",") if t]
-    runs: dict[str, dict[str, list[dict]]] = {}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for task in tasks:
         if a.results_only:
             runs[task] = {cell: _saved_results(a.runs / f"{task}-{cell}") for cell in CELLS}

@@ -18,6 +18,7 @@ import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -82,9 +83,12 @@ def sentiment_splits(folder: Path = SST2_DIR) -> SentimentSplits:
     """``dev.tsv`` validates; a fixed seeded 5 % of ``train.tsv`` is the test split."""
     texts, labels = read_glue_tsv(folder / "train.tsv")
     order = np.random.default_rng(SPLIT_SEED).permutation(len(texts))
-    n_test = int(round(SENTIMENT_TEST_FRACTION * len(texts)))
+    n_test = round(SENTIMENT_TEST_FRACTION * len(texts))
     test_idx, train_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
-    pick = lambda idx: ([texts[i] for i in idx], labels[idx])  # noqa: E731
+
+    def pick(idx: np.ndarray) -> tuple[list[str], np.ndarray]:
+        return [texts[i] for i in idx], labels[idx]
+
     return SentimentSplits(pick(train_idx), read_glue_tsv(folder / "dev.tsv"), pick(test_idx))
 
 
@@ -133,7 +137,10 @@ def keyword_splits(folder: Path = FSDD_DIR) -> KeywordSplits:
     scaled = ((feats - np.asarray(cfg.feature_mean, np.float32)) / np.asarray(cfg.feature_std, np.float32)).astype(
         np.float32
     )
-    part = lambda m: (scaled[m], digits[m])  # noqa: E731
+
+    def part(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return scaled[mask], digits[mask]
+
     return KeywordSplits(cfg, part(is_train), part(is_val), part(is_test))
 
 
@@ -223,9 +230,9 @@ class TaskData:
 
     task: str
     preprocessing: SentimentPreprocessing | KeywordsPreprocessing | ForecastPreprocessing
-    train: tuple
-    val: tuple
-    test: tuple
+    train: tuple[Any, np.ndarray]
+    val: tuple[Any, np.ndarray]
+    test: tuple[Any, np.ndarray]
     vocab: Vocabulary | None = None
     target_std: float = 1.0
 
@@ -237,7 +244,10 @@ def load_task(task: str, path: Path | None = None, min_freq: int = 2) -> TaskDat
         s = sentiment_splits(path)
         vocab = Vocabulary.build(s.train[0], min_freq=min_freq)
         pre = SentimentPreprocessing()
-        enc = lambda part: (encode_texts(part[0], vocab, pre.max_tokens), part[1])  # noqa: E731
+
+        def enc(part: tuple[list[str], np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+            return encode_texts(part[0], vocab, pre.max_tokens), part[1]
+
         return TaskData(task, pre, enc(s.train), enc(s.val), enc(s.test), vocab=vocab)
     if task == "keywords":
         k = keyword_splits(path)

@@ -14,7 +14,14 @@ import onnxruntime as ort
 
 from export.data import encode_texts, keyword_folder, read_ett_csv, read_glue_tsv, windows
 from export.metrics import task_metrics
-from service.package import MODEL_FILE, ModelPackage, read_package
+from service.package import (
+    MODEL_FILE,
+    ForecastPreprocessing,
+    KeywordsPreprocessing,
+    ModelPackage,
+    SentimentPreprocessing,
+    read_package,
+)
 from service.preprocess.series import normalize
 from service.preprocess.text import Vocabulary
 from service.runtime.sessions import SessionConfig, open_session
@@ -49,12 +56,13 @@ def load_eval_data(
     are taken inside that range.
     """
     pre = package.preprocessing
-    if package.task == "sentiment":
+    if isinstance(pre, SentimentPreprocessing):
         texts, labels = read_glue_tsv(data)
         vocab = Vocabulary.load(Path(folder) / pre.vocab_file)
         return encode_texts(texts, vocab, pre.max_tokens), labels
-    if package.task == "keywords":
+    if isinstance(pre, KeywordsPreprocessing):
         return keyword_folder(data, pre)
+    assert isinstance(pre, ForecastPreprocessing)
     table = read_ett_csv(data)
     if rows is not None:
         table = table[rows]
@@ -62,8 +70,9 @@ def load_eval_data(
 
 
 def target_std(package: ModelPackage) -> float:
+    """The forecast target's training standard deviation (metrics in °C); 1.0 for the other tasks."""
     pre = package.preprocessing
-    return pre.std[pre.variables.index(pre.target)] if package.task == "forecast" else 1.0
+    return pre.std[pre.variables.index(pre.target)] if isinstance(pre, ForecastPreprocessing) else 1.0
 
 
 def evaluate_package(folder: Path, data: Path, rows: slice | None = None, threads: int = 1) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 Every net is a uni-directional recurrent layer stack feeding a linear head, from the last layer's
 final hidden state (sentiment, forecast) or its time-mean (keywords, see there); ``export/step.py``
-exports a step variant of each that carries the state across requests (streaming sessions). ``torch.nn.LSTM``/``GRU`` export to
-the native ONNX ``LSTM``/``GRU`` operators, which is why there are no hand-written cells here.
+exports a step variant of each that carries the state across requests (streaming sessions).
+``torch.nn.LSTM``/``GRU`` export to the native ONNX ``LSTM``/``GRU`` operators, which is why there
+are no hand-written cells here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 def make_rnn(cell: str, input_size: int, hidden: int, layers: int, dropout: float) -> nn.Module:
     """``nn.LSTM`` or ``nn.GRU`` with the same arguments: the only thing the cell changes."""
-    kinds = {"lstm": nn.LSTM, "gru": nn.GRU}
+    kinds: dict[str, type[nn.LSTM] | type[nn.GRU]] = {"lstm": nn.LSTM, "gru": nn.GRU}
     if cell not in kinds:
         raise ValueError(f"cell must be one of {sorted(kinds)}; got {cell!r}")
     return kinds[cell](input_size, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
@@ -45,7 +46,8 @@ class SentimentNet(nn.Module):
         x = self.drop(self.embed(tokens))
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, state = self.rnn(packed)
-        return self.head(self.drop(last_hidden(state)))
+        logits: torch.Tensor = self.head(self.drop(last_hidden(state)))
+        return logits
 
 
 class KeywordNet(nn.Module):
@@ -65,7 +67,8 @@ class KeywordNet(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         outputs, _ = self.rnn(features)
-        return self.head(self.drop(outputs.mean(dim=1)))
+        logits: torch.Tensor = self.head(self.drop(outputs.mean(dim=1)))
+        return logits
 
 
 class ForecastNet(nn.Module):
@@ -92,7 +95,8 @@ class ForecastNet(nn.Module):
     def forward(self, history: torch.Tensor) -> torch.Tensor:
         level = history[:, :1, :]  # (B, 1, V): each window's first row (known from the first step on)
         _, state = self.rnn(history - level)
-        return history[:, -1:, self.target_col] + self.head(last_hidden(state))
+        change: torch.Tensor = self.head(last_hidden(state))
+        return history[:, -1:, self.target_col] + change
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -73,11 +73,12 @@ class _Unpacked(nn.Module):
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
-        self.net = net
+        self.net: Any = net  # SentimentNet; Any because torch types submodule attributes as Tensor | Module
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         _, state = self.net.rnn(self.net.embed(tokens))
-        return self.net.head(last_hidden(state))
+        head: torch.Tensor = self.net.head(last_hidden(state))
+        return head
 
 
 def wire_lengths(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -7,6 +7,7 @@ table says it is within noise or reversed — the point is to test the claims, n
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -35,14 +36,12 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 def hardware() -> dict[str, Any]:
     cpu = platform.processor()
-    try:
+    with contextlib.suppress(OSError, StopIteration):
         cpu = next(
             line.split(":", 1)[1].strip()
             for line in Path("/proc/cpuinfo").read_text().splitlines()
             if line.startswith("model name")
         )
-    except (OSError, StopIteration):
-        pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30 if hasattr(os, "sysconf") else None
     return {
         "cpu": cpu,
@@ -54,7 +53,7 @@ def hardware() -> dict[str, Any]:
     }
 
 
-def summarise(task: str, cell: str, runs: list[dict], package_dir: Path) -> dict[str, Any]:
+def summarise(task: str, cell: str, runs: list[dict[str, Any]], package_dir: Path) -> dict[str, Any]:
     package = read_package(package_dir)
     return {
         "parameter_count": runs[0]["parameter_count"],
@@ -108,10 +107,18 @@ def _ratio_verdict(claimed: float, measured: float) -> str:
     return f"direction only ({'smaller' if measured < claimed else 'larger'} than claimed)"
 
 
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def ms(s: dict[str, float]) -> str:
+    """A mean ± standard deviation over seeds."""
+    return f"{s['mean']:.4f} ± {s['std']:.4f}"
+
+
 def claims(res: dict[str, Any]) -> list[dict[str, str]]:
-    t, lat, rows = res["tasks"], res["latency"], []
-    pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
-    ms = lambda s: f"{s['mean']:.4f} ± {s['std']:.4f}"  # noqa: E731
+    t, lat = res["tasks"], res["latency"]
+    rows: list[dict[str, str]] = []
     if "sentiment" in t:
         s = t["sentiment"]
         _, v = _diff_verdict(s["lstm"]["test"]["f1"], s["gru"]["test"]["f1"], True)
@@ -136,20 +143,23 @@ def claims(res: dict[str, Any]) -> list[dict[str, str]]:
         )
     if "keywords" in t:
         k = t["keywords"]
+        ka = {cell: k[cell]["test"]["accuracy"] for cell in ("lstm", "gru")}
         _, v = _diff_verdict(k["lstm"]["test"]["accuracy"], k["gru"]["test"]["accuracy"], True)
         rows.append(
             {
                 "claim": "keywords accuracy: LSTM 96.8% vs GRU 96.2%",
                 "claimed": "LSTM 96.8%, GRU 96.2%",
-                "measured": f"LSTM {pct(k['lstm']['test']['accuracy']['mean'])} ± {pct(k['lstm']['test']['accuracy']['std'])}, "
-                f"GRU {pct(k['gru']['test']['accuracy']['mean'])} ± {pct(k['gru']['test']['accuracy']['std'])}",
+                "measured": f"LSTM {pct(ka['lstm']['mean'])} ± {pct(ka['lstm']['std'])}, "
+                f"GRU {pct(ka['gru']['mean'])} ± {pct(ka['gru']['std'])}",
                 "verdict": v,
             }
         )
     if "keywords" in lat:
         kl = lat["keywords"]
         speed = 1 - kl["gru"]["median_ms"] / kl["lstm"]["median_ms"]
-        per_round = [1 - g / l_ for g, l_ in zip(kl["gru"]["round_medians_ms"], kl["lstm"]["round_medians_ms"])]
+        per_round = [
+            1 - g / l_ for g, l_ in zip(kl["gru"]["round_medians_ms"], kl["lstm"]["round_medians_ms"], strict=True)
+        ]
         rows.append(
             {
                 "claim": "keywords: GRU 35% faster inference",
@@ -189,7 +199,7 @@ def claims(res: dict[str, Any]) -> list[dict[str, str]]:
 
 def write_results(
     models_dir: Path,
-    runs: dict[str, dict[str, list[dict]]],
+    runs: dict[str, dict[str, list[dict[str, Any]]]],
     tasks: list[str],
     wall_seconds: float,
     command: str = "rnn-serve models",

@@ -42,7 +42,10 @@ class StepNet(nn.Module):
 
     def __init__(self, net: nn.Module, task: str, cell: str) -> None:
         super().__init__()
-        self.net, self.task, self.lstm = net, task, cell == "lstm"
+        # Any: the task nets' submodules (rnn, embed, head) are reached by name, which torch's
+        # stubs type as ``Tensor | Module``.
+        self.net: Any = net
+        self.task, self.lstm = task, cell == "lstm"
 
     def _rnn(self, x: torch.Tensor, rec: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         y, state = self.net.rnn(x, (rec[0], rec[1]) if self.lstm else rec[0])
@@ -106,7 +109,7 @@ def _batch_axis(spec: StateSpec) -> int:
 
 def export_step(net: nn.Module, task: str, cell: str, example: torch.Tensor, path: Path) -> StreamingSpec:
     """Export the step graph of ``net`` to ``path``; returns its spec (sha256 filled, parity not yet)."""
-    rnn = net.rnn
+    rnn: Any = net.rnn
     n_vars = example.shape[2] if example.dim() == 3 else 7
     ins, outs, states = step_io(task, cell, rnn.num_layers, rnn.hidden_size, n_vars)
     batch = example.shape[0]
@@ -136,8 +139,8 @@ def check_step_parity(
     full, step = open_session(onnx_path), StepModel.open("parity", step_path, spec)
     name, out = spec.inputs[0].name, spec.outputs[0].name
     diff = 0.0
-    for x in xs:
-        x = np.asarray(x)[None]
+    for example in xs:
+        x = np.asarray(example)[None]
         expected = full.run([out], TASKS[task].feeds(x))[0]
         got = step.run_chunks([{name: c} for c in split_time(x, CHUNK_SIZES)])[out]
         diff = max(diff, float(np.max(np.abs(got - expected))))

@@ -61,7 +61,7 @@ def build_model(task: str, cell: str, cfg: Config, data_shape: dict[str, int]) -
 
 
 def data_shape(data: TaskData) -> dict[str, int]:
-    if data.task == "sentiment":
+    if data.vocab is not None:
         return {"vocab_size": len(data.vocab)}
     if data.task == "keywords":
         return {"n_mels": data.train[0].shape[2]}
@@ -128,7 +128,11 @@ def train_run(data: TaskData, cell: str, seed: int, cfg: Config) -> tuple[nn.Mod
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(data.train[0]) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
-    lr_at = lambda s: cfg.lr * (cfg.lr_floor + (1 - cfg.lr_floor) * 0.5 * (1 + math.cos(math.pi * s / total)))  # noqa: E731
+
+    def lr_at(s: int) -> float:
+        """Cosine decay from ``lr`` to ``lr_floor × lr`` over the whole run."""
+        return cfg.lr * (cfg.lr_floor + (1 - cfg.lr_floor) * 0.5 * (1 + math.cos(math.pi * s / total)))
+
     loss_fn = nn.MSELoss() if task == "forecast" else nn.CrossEntropyLoss()
     metric, higher = SELECT_BY[task]
     result = RunResult(task, cell, seed, asdict(cfg), parameter_count(model))
@@ -162,6 +166,8 @@ def train_run(data: TaskData, cell: str, seed: int, cfg: Config) -> tuple[nn.Mod
             f"val {metric} {val[metric]:.4f} ({result.epoch_seconds[-1]:.1f}s, ETA {eta:.0f}s)",
             flush=True,
         )
+    if best_state is None:
+        raise RuntimeError(f"{task}-{cell} seed {seed}: the validation {metric} was never finite (training diverged)")
     model.load_state_dict(best_state)
     result.test = task_metrics(task, predict(model, task, data.test[0]), data.test[1], data.target_std)
     return model, result

@@ -49,7 +49,8 @@ def check_padding(onnx_path: Path, xs: list[np.ndarray], tol: float = PADDING_TO
 
 def save_reference(path: Path, task: str, xs: Any, torch_out: np.ndarray) -> None:
     """Store the ONNX feeds of a few real inputs and PyTorch's outputs for them."""
-    np.savez_compressed(path, expected=torch_out.astype(np.float32), **TASKS[task].feeds(xs))
+    arrays: dict[str, Any] = {"expected": torch_out.astype(np.float32), **TASKS[task].feeds(xs)}
+    np.savez_compressed(path, **arrays)
 
 
 def check_reference(package_dir: Path, tol: float = PARITY_TOL) -> float:
