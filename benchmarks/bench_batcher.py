@@ -32,14 +32,14 @@ async def _drive(runner: ModelRunner, inputs: list[Tensors], callers: int, secon
     async def caller(k: int) -> None:
         nonlocal done
         i = k
-        ACTIVITY.requests += 1  # each caller is a request in flight, as the HTTP middleware counts them
+        ACTIVITY.enter()  # each caller is a request in flight, as the HTTP middleware counts them
         try:
             while time.perf_counter() < stop:
                 await runner.infer(inputs[i % len(inputs)])
                 done += 1
                 i += callers
         finally:
-            ACTIVITY.requests -= 1
+            ACTIVITY.leave()
 
     await asyncio.gather(*(caller(k) for k in range(callers)))
     return done

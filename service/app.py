@@ -32,6 +32,7 @@ from service.observability.middleware import RequestMiddleware
 from service.runtime.repository import ModelRepository
 from service.settings import Settings
 from service.streaming.streams import Streaming
+from service.workers.shared import COUNTERS
 
 log = logging.getLogger("rnn_serve.app")
 
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     """The service as one ASGI app: request observation around CORS (when origins are set) around
     the hot routes around FastAPI, so hot answers and preflights are counted and get CORS alike."""
     settings = settings or Settings()
-    metrics = Metrics(settings.latency_window)
+    metrics = Metrics(settings.latency_window, COUNTERS.metrics_dir)
     app = create_fastapi(settings, metrics)
     return RequestMiddleware(with_cors(HotRoutes(app, [*v1.HOT, *v2.HOT]), settings.cors_origins), metrics)
 
@@ -63,8 +64,8 @@ def create_fastapi(settings: Settings, metrics: Metrics) -> FastAPI:
         streaming = await asyncio.to_thread(Streaming.load, repository, settings)
         metrics.add_models([*repository.models, *(v.name for v in streaming.variants.values())])
         metrics.known_names.update(m.package.task for m in repository.models.values() if m.package)
-        metrics.registry.register(BatchCollector(repository.models.values))
-        metrics.registry.register(SessionCollector(streaming))
+        metrics.register(BatchCollector(repository.models.values))
+        metrics.register(SessionCollector(streaming))
         app.state.plane = DataPlane(repository, streaming, metrics, settings)
         streaming.start()
         try:

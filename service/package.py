@@ -20,6 +20,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.settings import MAX_ROWS
+
 Task = Literal["sentiment", "keywords", "forecast"]
 Cell = Literal["lstm", "gru"]
 Datatype = Literal["FP32", "INT64", "INT32"]
@@ -121,7 +123,9 @@ class Parity(_Strict):
 class BatchingConfig(_Strict):
     """Dynamic-batching defaults for this model (used with ``batching=package``)."""
 
-    max_batch_rows: int = Field(1, description="most rows one batched session.run may hold (1 = no batching)")
+    max_batch_rows: int = Field(
+        1, ge=1, le=MAX_ROWS, description="most rows one batched session.run may hold (1 = no batching)"
+    )
     max_queue_delay_us: int = 0
     max_queue_size: int = 64
 

@@ -21,7 +21,8 @@ import uvicorn
 
 from service.app import create_app
 from service.http.protocol import GuardedHttpToolsProtocol
-from service.settings import add_cli_arguments, settings_from_args
+from service.settings import Settings, add_cli_arguments, settings_from_args
+from service.workers.supervisor import Supervisor
 
 log = logging.getLogger("rnn_serve.server")
 
@@ -67,6 +68,14 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from_args(args)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.workers > 1:
+        return Supervisor(settings, lambda sock: serve(settings, [sock])).run()
+    serve(settings)
+    return 0
+
+
+def serve(settings: Settings, sockets: list[socket.socket] | None = None) -> None:
+    """One server process until it is stopped: on ``settings.host:port``, or on ``sockets`` (a worker)."""
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -81,5 +90,4 @@ def main(argv: list[str]) -> int:
         # would run on every request.
         proxy_headers=False,
     )
-    _DrainingServer(config, settings.shutdown_delay_s).run()
-    return 0
+    _DrainingServer(config, settings.shutdown_delay_s).run(sockets=sockets)

@@ -22,6 +22,11 @@ GraphOptimization = Literal["disable", "basic", "extended", "all"]
 _ORIGIN = re.compile(r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$")
 
 
+#: Most rows one ``session.run`` may hold, whatever the settings and model.json say: the V2
+#: statistics keep a fixed slot per batch size, so that worker processes can share them.
+MAX_ROWS = 4096
+
+
 class Settings(BaseSettings):
     """Service configuration; see the README settings table for the same list with examples."""
 
@@ -43,6 +48,13 @@ class Settings(BaseSettings):
         le=65535,
         validation_alias=AliasChoices("RNN_SERVE_PORT", "PORT"),
         description="TCP port to listen on",
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="server processes sharing the port, one per core to use (statistics and /metrics "
+        "add up over all of them; streaming sessions need 1)",
     )
     intra_op_threads: int = Field(
         1, ge=0, description="onnxruntime threads inside one operator (0 = ORT default: all cores)"
@@ -88,12 +100,17 @@ class Settings(BaseSettings):
     )
     max_headers: int = Field(100, ge=8, description="requests with more header fields get 431")
     max_request_rows: int = Field(
-        64, ge=1, description="most rows one request may carry (texts, the V2 batch axis); Triton's max_batch_size"
+        64,
+        ge=1,
+        le=MAX_ROWS,
+        description="most rows one request may carry (texts, the V2 batch axis); Triton's max_batch_size",
     )
     batching: Literal["on", "off", "package"] = Field(
         "on", description="dynamic batching: on (the settings below), off, or package (each model.json)"
     )
-    max_batch_rows: int = Field(16, ge=1, description="most rows one batched session.run may hold (batching=on)")
+    max_batch_rows: int = Field(
+        16, ge=1, le=MAX_ROWS, description="most rows one batched session.run may hold (batching=on)"
+    )
     max_queue_delay_us: int = Field(
         0, ge=0, description="how long an idle model waits for a batch to fill, µs (0 = run at once; batching=on)"
     )

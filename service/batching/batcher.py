@@ -61,7 +61,12 @@ class ModelShuttingDown(ModelNotReady):
 
 
 class BatchRecorder(Protocol):
+    """Where runs, refusals and the queue's depth are counted (the model's statistics, which add
+    up across worker processes: ``/metrics`` reads them from there, not from this object)."""
+
     def record_batch(self, size: int, input_ns: int, infer_ns: int, output_ns: int) -> None: ...
+    def record_refused(self, reason: str) -> None: ...
+    def record_depth(self, depth: int) -> None: ...
 
 
 @dataclass(eq=False)
@@ -144,6 +149,8 @@ class DynamicBatcher:
         ``gone()`` tells whether the client is still there (a request whose client left is dropped)."""
         if len(self._queue) >= self.policy.max_queue_size:
             self.counters.rejected += 1
+            if self._recorder is not None:
+                self._recorder.record_refused("queue_full")
             raise QueueFull(self.name, self.policy.max_queue_size)
         loop = asyncio.get_running_loop()
         rows = next(iter(inputs.values())).shape[0]
@@ -152,6 +159,8 @@ class DynamicBatcher:
         item = _Pending(inputs, rows, loop.create_future(), now_ns(), gone)
         self._queue.append(item)
         self._queued_rows += rows
+        if self._recorder is not None:
+            self._recorder.record_depth(len(self._queue))
         if self._worker is None:
             self._worker = loop.create_task(self._work(), name=f"batcher-{self.name}")
         self._wake.set()
@@ -212,7 +221,7 @@ class DynamicBatcher:
             if item.future.done():  # its handler was cancelled
                 self._queue.popleft()
                 self._queued_rows -= item.rows
-                self.counters.dropped += 1
+                self._dropped()
                 continue
             if batch and rows + item.rows > self.policy.max_batch_rows:
                 break
@@ -220,7 +229,14 @@ class DynamicBatcher:
             self._queued_rows -= item.rows
             batch.append(item)
             rows += item.rows
+        if self._recorder is not None:
+            self._recorder.record_depth(len(self._queue))
         return batch
+
+    def _dropped(self) -> None:
+        self.counters.dropped += 1
+        if self._recorder is not None:
+            self._recorder.record_refused("client_gone")
 
     async def _live(self, batch: list[_Pending]) -> list[_Pending]:
         """The members whose client is still connected; the others fail with 499 unrun.
@@ -232,7 +248,7 @@ class DynamicBatcher:
         checked_before = now_ns() - GONE_CHECK_AFTER_NS
         for item in batch:
             if item.gone is not None and item.enqueued_ns < checked_before and await item.gone():
-                self.counters.dropped += 1
+                self._dropped()
                 if not item.future.done():
                     item.future.set_exception(ClientGone(f"client of a queued {self.name!r} request disconnected"))
                 continue
@@ -291,3 +307,5 @@ class DynamicBatcher:
             if not item.future.done():
                 item.future.set_exception(ModelShuttingDown(f"model {self.name!r} is shutting down", field="model"))
         self._queued_rows = 0
+        if self._recorder is not None:
+            self._recorder.record_depth(0)

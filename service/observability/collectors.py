@@ -47,10 +47,10 @@ class BatchCollector(Collector):
             buckets.append(("+Inf", sum(v[0] for v in counts.values())))
             total = sum(k * v[0] for k, v in counts.items())
             sizes.add_metric([model.name], buckets, total)
-            batcher = model.runner.batcher
-            depth.add_metric([model.name], batcher.depth if batcher else 0)
-            refused.add_metric([model.name, "queue_full"], batcher.counters.rejected if batcher else 0)
-            refused.add_metric([model.name, "client_gone"], batcher.counters.dropped if batcher else 0)
+            queued, rejected, dropped = model.stats.queue()
+            depth.add_metric([model.name], queued)
+            refused.add_metric([model.name, "queue_full"], rejected)
+            refused.add_metric([model.name, "client_gone"], dropped)
         yield sizes
         yield depth
         yield refused

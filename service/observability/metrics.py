@@ -3,14 +3,22 @@ and the recent-latency rings behind ``GET /v1/latency`` (fed by the same ``obser
 
 Latency buckets run from 50 µs to 10 s: the tiny models' ``session.run`` is sub-millisecond,
 so the usual 5 ms first bucket would put every inference into one bucket.
+
+With ``--workers N`` (``multiprocess_dir`` given) the counters and histograms are prometheus_client's
+multiprocess values (one memory-mapped file per worker) and ``render`` merges every worker's
+files, so a scrape that reaches any worker reads the whole server. The recent-latency rings stay
+per worker: ``/v1/latency`` answers for the worker that took the request.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from service.observability.recent import RecentLatencies
 from service.runtime.activity import ACTIVITY
@@ -47,8 +55,14 @@ class Metrics:
 
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self, latency_window: int = 1000) -> None:
+    def __init__(self, latency_window: int = 1000, multiprocess_dir: Path | None = None) -> None:
         self.registry = CollectorRegistry()
+        #: what a scrape reads: the registry itself, or every worker's files plus the collectors
+        self._exposed = self.registry
+        if multiprocess_dir is not None:
+            values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+            self._exposed = CollectorRegistry()
+            MultiProcessCollector(self._exposed, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
         self.requests = Counter(
             "rnn_serve_requests",
             "HTTP requests by model, route and status",
@@ -62,8 +76,16 @@ class Metrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
-        self.in_flight = Gauge("rnn_serve_requests_in_flight", "Requests being handled now", registry=self.registry)
-        self.in_flight.set_function(lambda: ACTIVITY.requests)
+        self.in_flight = Gauge(
+            "rnn_serve_requests_in_flight",
+            "Requests being handled now",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        if multiprocess_dir is None:
+            self.in_flight.set_function(lambda: ACTIVITY.requests)
+        else:
+            ACTIVITY.mirror = self.in_flight.set
         self._children: dict[tuple[str, str], Any] = {}
         self._request_children: dict[tuple[str, str, int], Any] = {}
         #: Model/task names worth a label; anything else is counted as "unknown" so random
@@ -101,5 +123,11 @@ class Metrics:
             child = self._request_children[key] = self.requests.labels(model=model, route=route, status=str(status))
         child.inc()
 
+    def register(self, collector: Collector) -> None:
+        """A view computed at scrape time (its sources already add up over the workers)."""
+        self.registry.register(collector)
+        if self._exposed is not self.registry:
+            self._exposed.register(collector)
+
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self._exposed)

@@ -54,11 +54,11 @@ class RequestMiddleware:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
             await send(message)
 
-        ACTIVITY.requests += 1
+        ACTIVITY.enter()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            ACTIVITY.requests -= 1
+            ACTIVITY.leave()
             route = scope.get("route")
             params = scope.get("path_params") or {}
             name = params.get("name") or params.get("task") or ""

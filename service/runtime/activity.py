@@ -16,12 +16,27 @@ again. A request still in the socket buffer waits at most one inline run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class Activity:
     """Requests in flight in this process (the request middleware counts them)."""
 
     def __init__(self) -> None:
         self.requests = 0
+        #: told every new count when this process is one of several workers: the in-flight gauge
+        #: must then be written as it changes, for the other workers' scrapes to read
+        self.mirror: Callable[[int], None] | None = None
+
+    def enter(self) -> None:
+        self.requests += 1
+        if self.mirror is not None:
+            self.mirror(self.requests)
+
+    def leave(self) -> None:
+        self.requests -= 1
+        if self.mirror is not None:
+            self.mirror(self.requests)
 
     def alone(self) -> bool:
         """True when at most one request (the caller's own) is in flight."""

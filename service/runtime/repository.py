@@ -45,7 +45,10 @@ class LoadedModel:
     #: why the model is not ready, safe to show any client (details are in the log)
     error: str | None = None
     load_ms: float = 0.0
-    stats: ModelStats = field(default_factory=ModelStats)
+    stats: ModelStats = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stats = ModelStats(self.name)
 
     @property
     def ready(self) -> bool:

@@ -88,8 +88,14 @@ class Streaming:
         for model in repository.models.values():
             if not model.ready or model.package is None or model.package.streaming is None:
                 continue
+            if settings.workers > 1:
+                errors[model.name] = (
+                    f"streaming needs --workers 1 (this server runs {settings.workers}): a session's state lives "
+                    "in one process, and the next chunk may reach another"
+                )
+                continue
             try:
-                stats = ModelStats()
+                stats = ModelStats(model.name + STREAM_SUFFIX)
                 variants[model.name] = StreamVariant(
                     model.name + STREAM_SUFFIX, model, _open_step(model, settings, stats), stats
                 )

@@ -165,6 +165,8 @@ def test_probes_ports_and_drain_agree_with_settings(
     settings = _settings_from(_env(container), monkeypatch)
     defaults = Settings.model_fields
 
+    # One server process per CPU the pod may use: more would only queue for the same core.
+    assert settings.workers <= float(container["resources"]["limits"]["cpu"])
     # Ports: the container listens where Settings says, and the Service routes to it by name.
     assert settings.host == "0.0.0.0"
     assert _port(container, "http") == settings.port == defaults["port"].default

@@ -76,9 +76,17 @@ class Model:
 class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[int, int, int, int]] = []
+        self.refused: list[str] = []
+        self.depths: list[int] = []
 
     def record_batch(self, size: int, input_ns: int, infer_ns: int, output_ns: int) -> None:
         self.calls.append((size, input_ns, infer_ns, output_ns))
+
+    def record_refused(self, reason: str) -> None:
+        self.refused.append(reason)
+
+    def record_depth(self, depth: int) -> None:
+        self.depths.append(depth)
 
 
 def x(*values: float) -> Tensors:
@@ -176,7 +184,9 @@ def test_requests_arriving_during_a_run_queue_and_then_share_one_run(clock: Cloc
     assert [b.tolist() for b in model.batches] == [[[1, 1]], [[2, 2], [3, 3], [4, 4]]]
     assert batcher.counters.batches == {1: 1, 3: 1}
     assert recorder.calls == [(1, 0, 400, 0), (3, 0, 400, 0)]
+    assert recorder.depths == [1, 2, 0]  # second queued, third queued, both taken into one run
     batcher.close()
+    assert recorder.depths[-1] == 0 and recorder.refused == []
 
 
 def test_whole_requests_fill_a_batch_up_to_max_rows_and_a_bigger_one_rides_alone(clock: Clock) -> None:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from service.timing import Timing
-from service.v2.stats import STAT_KEYS, ModelStats
+from service.v2.stats import MAX_ROWS, STAT_KEYS, ModelStats
 
 
 def _zero(count: int = 0, ns: int = 0) -> dict[str, int]:
@@ -88,3 +88,22 @@ def test_last_inference_is_the_wall_clock_of_the_latest_success(monkeypatch: pyt
     s.record_success(Timing(total_ns=1), 1)
     s.record_failure(1)  # a failure is not an inference
     assert s.last_inference_ms == 20_250
+
+
+def test_queue_refusals_and_depth() -> None:
+    s = ModelStats()
+    s.record_depth(3)
+    s.record_refused("queue_full")
+    s.record_refused("client_gone")
+    s.record_refused("client_gone")
+    assert s.queue() == (3, 1, 2)
+    s.record_depth(0)
+    assert s.queue() == (0, 1, 2)
+
+
+def test_the_largest_batch_size_has_its_slot() -> None:
+    s = ModelStats()
+    s.record_batch(MAX_ROWS, 1, 2, 3)
+    s.record_batch(1, 4, 5, 6)
+    assert s.batches == {1: [1, 4, 5, 6], MAX_ROWS: [1, 1, 2, 3]}
+    assert s.execution_count == 2

@@ -1,0 +1,67 @@
+"""Smoke runs of the benchmarks behind docs/performance.md (their shape, never a speed):
+``bench_workers`` (1 vs 2 worker processes) and ``profile_server`` (py-spy on a loaded server)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import bench_workers, profile_server
+from tests.service.tiny_models import build_tiny_repository
+
+needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not on PATH (Debian: apt-get install wrk)")
+
+
+def _ptrace_allowed() -> bool:
+    """py-spy reads another process's memory: root, or Yama's ptrace_scope 0."""
+    scope = Path("/proc/sys/kernel/yama/ptrace_scope")
+    return os.geteuid() == 0 or not scope.exists() or scope.read_text().strip() == "0"
+
+
+@pytest.fixture(scope="module")
+def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_repository(tmp_path_factory.mktemp("cores") / "models", names=("sentiment-gru",))
+
+
+@needs_wrk
+def test_bench_workers(tiny_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--model-repository", str(tiny_repo), "--models", "sentiment-gru", "--concurrency", "4"]
+    assert bench_workers.main([*argv, "--seconds", "1", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| sentiment-gru |"))
+    one, two, ratio, p50_one, p50_two = (float(c) for c in row.strip("|").split("|")[1:])
+    assert min(one, two, p50_one, p50_two) > 0
+    assert ratio == pytest.approx(two / one, abs=0.01)
+
+
+def test_shares_from_collapsed_stacks() -> None:
+    collapsed = "\n".join(
+        [
+            "thread (1): MainThread;run (a.py:1);decode (codec.py:3) 6",
+            "thread (1): MainThread;run (a.py:1);run (a.py:9);send (b.py:2) 2",
+            "thread (2): worker;work (t.py:4) 2",
+        ]
+    )
+    inclusive, own, total = profile_server.shares(collapsed)
+    assert total == 10
+    assert inclusive["run (a.py)"] == 8  # recursion counted once per stack
+    assert own == {"decode (codec.py)": 6, "send (b.py)": 2, "work (t.py)": 2}
+
+
+@needs_wrk
+@pytest.mark.skipif(
+    shutil.which("py-spy") is None and not (Path(sys.executable).parent / "py-spy").exists(),
+    reason="py-spy not installed (a dev dependency: pip install py-spy)",
+)
+@pytest.mark.skipif(not _ptrace_allowed(), reason="py-spy needs ptrace rights over the server (root or ptrace_scope 0)")
+def test_profile_server(tiny_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--model-repository", str(tiny_repo), "--model", "sentiment-gru", "--path", "task"]
+    assert profile_server.main([*argv, "--seconds", "1", "--top", "5", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "sentiment-gru-task.svg").read_text().lstrip().startswith("<?xml")
+    shares = [float(line.rsplit("|", 2)[1].strip().rstrip("%")) for line in out.splitlines() if line.endswith("% |")]
+    assert shares and all(0 < s <= 100 for s in shares)
