@@ -77,7 +77,11 @@ def _v2_tensor(extra: dict[str, Any]) -> dict[str, Any]:
         "required": ["name"],
         "properties": {
             "name": {"type": "string", "minLength": 1},
-            "parameters": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
+            # null is read as absent, as for every optional V2 field
+            "parameters": {
+                "type": ["object", "null"],
+                "additionalProperties": {"type": ["string", "number", "boolean"]},
+            },
             **extra,
         },
     }
@@ -92,9 +96,9 @@ V2_INFER_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["inputs"],
                     "properties": {
-                        "id": {"type": "string"},
+                        "id": {"type": ["string", "number", "null"]},
                         "parameters": {
-                            "type": "object",
+                            "type": ["object", "null"],
                             "additionalProperties": {"type": ["string", "number", "boolean"]},
                         },
                         "inputs": {
@@ -108,7 +112,7 @@ V2_INFER_BODY: dict[str, Any] = {
                                 }
                             ),
                         },
-                        "outputs": {"type": "array", "items": _v2_tensor({})},
+                        "outputs": {"type": ["array", "null"], "items": _v2_tensor({})},
                     },
                 },
                 "example": {

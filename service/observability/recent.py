@@ -3,49 +3,73 @@
 Prometheus histograms answer "p99 over a window" only through a Prometheus server, and the
 Triton statistics are cumulative sums with no percentiles. So each model keeps a fixed ring of
 its last ``window`` successful request totals, written where the data plane records a success:
-two stores into preallocated ``array('q')`` slots, O(1) and without allocating per request. The
-percentiles are computed when somebody asks (a copy and a sort of at most ``window`` values).
+three stores into preallocated int64 slots, O(1) and without allocating per request. The
+percentiles are computed when somebody asks (a copy and a sort of at most ``window`` values
+per worker).
 """
 
 from __future__ import annotations
 
 import time
-from array import array
 from typing import Any
 
 import numpy as np
 
 from service.timing import ms, now_ns
+from service.workers.shared import COUNTERS
 
 
 class LatencyRing:
-    """The last ``size`` successful totals of one model and when each started (perf-counter ns)."""
+    """The last ``size`` successful totals of one model and when each started (perf-counter ns).
 
-    __slots__ = ("count", "size", "start_ns", "total_ns")
+    Slot 0 of the slab counts successes, then ``size`` totals, then ``size`` start times. With
+    ``--workers N`` each worker writes its own ring and a summary merges them all, keeping the
+    newest ``size`` by finish time: ``perf_counter`` is the system-wide monotonic clock, so the
+    workers' times compare.
+    """
 
-    def __init__(self, size: int) -> None:
+    __slots__ = ("_slab", "_v", "size")
+
+    def __init__(self, name: str, size: int) -> None:
         self.size = size
-        self.total_ns = array("q", bytes(8 * size))
-        self.start_ns = array("q", bytes(8 * size))
-        #: successes recorded since start-up (the next slot is ``count % size``)
-        self.count = 0
+        self._slab = COUNTERS.slab(name, 1 + 2 * size, kind="latency")
+        self._v = self._slab.values
+
+    @property
+    def count(self) -> int:
+        """Successes recorded since start-up, by every worker."""
+        return sum(int(slab[0]) for slab in self._slab.each())
 
     def record(self, total_ns: int, start_ns: int) -> None:
         """Overwrite the oldest slot: a fixed memory cost however long the server runs."""
-        slot = self.count % self.size
-        self.total_ns[slot] = total_ns
-        self.start_ns[slot] = start_ns
-        self.count += 1
+        v = self._v
+        slot = v[0] % self.size
+        v[1 + slot] = total_ns
+        v[1 + self.size + slot] = start_ns
+        v[0] += 1
+
+    def samples(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """(successes in all, the newest ``size`` totals, their finish times) over every worker."""
+        count, totals, done = 0, [], []
+        for slab in self._slab.each():
+            n = min(int(slab[0]), self.size)
+            count += int(slab[0])
+            total = slab[1 : 1 + n].copy()
+            totals.append(total)
+            done.append(slab[1 + self.size : 1 + self.size + n] + total)
+        all_totals, all_done = np.concatenate(totals), np.concatenate(done)
+        if all_totals.size > self.size:
+            newest = np.argsort(all_done)[-self.size :]
+            all_totals, all_done = all_totals[newest], all_done[newest]
+        return count, all_totals, all_done
 
     def summary(self, now: int) -> dict[str, Any]:
         """Percentiles over the ring; ``span_s`` is how much time its samples cover, ``age_s`` how
         long ago the newest one finished, so a reader can tell a busy model from an idle one."""
-        n = min(self.count, self.size)
-        out: dict[str, Any] = {"count": self.count, "n": n}
-        if n == 0:
+        count, totals, done = self.samples()
+        out: dict[str, Any] = {"count": count, "n": int(totals.size)}
+        if totals.size == 0:
             return out
-        totals = np.frombuffer(self.total_ns, dtype=np.int64)[:n]
-        done = np.frombuffer(self.start_ns, dtype=np.int64)[:n] + totals
         p50, p90, p99 = np.percentile(totals, (50, 90, 99))
         newest = int(done.max())
         return {
@@ -70,7 +94,8 @@ class RecentLatencies:
     def add_models(self, names: list[str]) -> None:
         """Allocate the rings once, at start-up, so that :meth:`record` never allocates."""
         for name in names:
-            self.rings.setdefault(name, LatencyRing(self.window))
+            if name not in self.rings:
+                self.rings[name] = LatencyRing(name, self.window)
 
     def record(self, model: str, total_ns: int, start_ns: int) -> None:
         """One success of ``model`` (a name without a ring, which start-up did not list, is ignored)."""

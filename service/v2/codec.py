@@ -140,8 +140,7 @@ def _json_data(data: Any, where: str, datatype: str, shape: tuple[int, ...]) -> 
             raise bad_field(
                 BadRequest, f"{where}data", f"has {data.values.size} elements; shape {list(shape)} needs {count}"
             )
-        with np.errstate(over="ignore", invalid="ignore"):
-            return data.values.astype(np.dtype(WIRE_DTYPES[datatype])).reshape(shape)
+        return _cast(data.values, datatype, where).reshape(shape)
     if not isinstance(data, list):
         data = [data]
     if data and not isinstance(data[0], list) and len(data) != count:  # a flat list: count before converting
@@ -155,11 +154,20 @@ def _json_data(data: Any, where: str, datatype: str, shape: tuple[int, ...]) -> 
         raise bad_field(BadRequest, f"{where}data", f"must hold {datatype} values")
     if raw.size != count:
         raise bad_field(BadRequest, f"{where}data", f"has {raw.size} elements; shape {list(shape)} needs {count}")
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):
-            return raw.astype(dtype).reshape(shape)
-    except OverflowError:
-        raise bad_field(BadRequest, f"{where}data", f"values out of range for {datatype}") from None
+    return _cast(raw, datatype, where).reshape(shape)
+
+
+def _cast(values: np.ndarray, datatype: str, where: str) -> np.ndarray:
+    """``values`` as the wire ``datatype``. An integer outside the datatype's range is a 400:
+    numpy's cast would wrap it (INT8 300 → 44) and the model would see a different number. A float
+    beyond FP32 becomes inf and passes, as non-finite floats do (Triton passes them through)."""
+    dtype = np.dtype(WIRE_DTYPES[datatype])
+    if dtype.kind in "iu" and values.size and values.dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if int(values.min()) < info.min or int(values.max()) > info.max:
+            raise bad_field(BadRequest, f"{where}data", f"values out of range for {datatype} [{info.min}, {info.max}]")
+    with np.errstate(over="ignore", invalid="ignore"):
+        return values.astype(dtype)
 
 
 def _binary_data(size: Any, where: str, datatype: str, shape: tuple[int, ...], tail: bytes, offset: int) -> np.ndarray:

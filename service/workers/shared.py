@@ -18,45 +18,49 @@ from pathlib import Path
 
 import numpy as np
 
-_SUFFIX = ".stats"
-
 
 class Slab:
-    """``size`` int64 slots: ``values`` is this process's, :meth:`totals` everyone's."""
+    """``size`` int64 slots: ``values`` is this process's, :meth:`totals` everyone's.
 
-    def __init__(self, name: str, size: int, directory: Path | None) -> None:
+    The file is ``<name>.<pid>.<kind>``: model names hold no dot, so ``<name>.*.<kind>`` finds
+    exactly the workers' slabs of one model and kind.
+    """
+
+    def __init__(self, name: str, size: int, directory: Path | None, kind: str = "stats") -> None:
         self.name = name
         self.size = size
+        self.kind = kind
         self._directory = directory
         self._peers: dict[Path, np.ndarray] = {}
         if directory is None:
             self._buffer: bytearray | mmap.mmap = bytearray(8 * size)
             self._path: Path | None = None
         else:
-            self._path = directory / f"{name}.{os.getpid()}{_SUFFIX}"
+            self._path = directory / f"{name}.{os.getpid()}.{kind}"
             with self._path.open("w+b") as f:
                 f.truncate(8 * size)
                 self._buffer = mmap.mmap(f.fileno(), 8 * size)
         #: this process's slots; ``values[i] += n`` is the whole write path
         self.values = memoryview(self._buffer).cast("q")
 
+    def each(self) -> list[np.ndarray]:
+        """Every process's slots, this one's first (views: they change as the workers write)."""
+        slabs = [np.frombuffer(self._buffer, dtype=np.int64)]
+        if self._directory is not None:
+            paths = self._directory.glob(f"{self.name}.*.{self.kind}")
+            slabs += [self._peer(path) for path in paths if path != self._path]
+        return slabs
+
     def totals(self) -> np.ndarray:
         """Every process's slots, summed (a copy: the caller may combine slots freely)."""
-        own = np.frombuffer(self._buffer, dtype=np.int64)
-        if self._directory is None:
-            return own.copy()
-        total = own.copy()
-        for path in self._directory.glob(f"{self.name}.*{_SUFFIX}"):
-            if path != self._path:
-                total += self._peer(path)
+        total = np.zeros(self.size, dtype=np.int64)
+        for slab in self.each():
+            total += slab
         return total
 
     def maxima(self, slot: int) -> int:
         """The largest value of one slot over every process (a timestamp, say)."""
-        if self._directory is None:
-            return int(self.values[slot])
-        peers = [int(self._peer(p)[slot]) for p in self._directory.glob(f"{self.name}.*{_SUFFIX}") if p != self._path]
-        return max([int(self.values[slot]), *peers])
+        return max(int(slab[slot]) for slab in self.each())
 
     def _peer(self, path: Path) -> np.ndarray:
         """A peer's slab, mapped read-only once (a peer never changes its file's size)."""
@@ -82,8 +86,8 @@ class CounterSpace:
         """From now on, counters are files under ``root`` that the other workers read too."""
         self.directory, self.metrics_dir = layout(root)
 
-    def slab(self, name: str, size: int) -> Slab:
-        return Slab(name, size, self.directory)
+    def slab(self, name: str, size: int, kind: str = "stats") -> Slab:
+        return Slab(name, size, self.directory, kind)
 
 
 def layout(root: Path) -> tuple[Path, Path]:
@@ -95,8 +99,8 @@ def layout(root: Path) -> tuple[Path, Path]:
 
 
 def forget_gauges(directory: Path, pid: int, slots: tuple[int, ...]) -> None:
-    """Zero the gauge ``slots`` in every slab of the dead worker ``pid``; counters stay counted."""
-    for path in directory.glob(f"*.{pid}{_SUFFIX}"):
+    """Zero the gauge ``slots`` in every stats slab of the dead worker ``pid``; counters stay counted."""
+    for path in directory.glob(f"*.{pid}.stats"):
         with path.open("r+b") as f, mmap.mmap(f.fileno(), 0) as buffer:
             values = memoryview(buffer).cast("q")
             for slot in slots:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import wave
 from collections.abc import Iterator
@@ -18,6 +19,17 @@ import pytest
 
 from tests.servers import Server, run_server
 from tests.service.tiny_models import build_tiny_repository
+
+#: Worker processes of the servers the tests start (they read RNN_SERVE_WORKERS from the
+#: environment as any server would): ``RNN_SERVE_WORKERS=2 pytest tests/service`` runs the suite
+#: against ``--workers 2``. Streaming state lives in one process, so with more workers it is off.
+WORKERS = int(os.environ.get("RNN_SERVE_WORKERS", "1"))
+STREAMING = WORKERS == 1
+one_process = pytest.mark.skipif(
+    not STREAMING,
+    reason=f"RNN_SERVE_WORKERS={WORKERS}: streaming and per-process queues need one worker "
+    "(tests/service/test_workers.py checks the refusal)",
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -22,7 +22,7 @@ import pytest
 from service.package import MODEL_FILE, read_package
 from service.tasks import task_for
 from tests.servers import Server, run_server
-from tests.service.conftest import REPO_ROOT, history, tone, wav_bytes
+from tests.service.conftest import REPO_ROOT, history, one_process, tone, wav_bytes
 
 SST2 = REPO_ROOT.parent / "shared" / "data" / "sentiment" / "sst2_glue" / "dev.tsv"
 REAL_MODELS = REPO_ROOT / "models"
@@ -200,6 +200,7 @@ def slow_server(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         yield srv
 
 
+@one_process  # each worker has its own queue: a burst spreads over them and may fill none
 def test_full_queue_answers_503_with_retry_after_at_once_then_recovers(slow_server: Server) -> None:
     body = httpx.Request("POST", "/", json={"history": history()}).content
     path = "/v1/models/forecast-lstm/predict"

@@ -12,7 +12,9 @@ import pytest
 import tritonclient.http as triton
 
 from tests.servers import Server, run_server
-from tests.service.conftest import history, tone, wav_bytes
+from tests.service.conftest import history, one_process, tone, wav_bytes
+
+pytestmark = one_process
 
 CELLS = ("lstm", "gru")
 

@@ -15,6 +15,7 @@ import pytest
 
 from service.package import read_package
 from tests.servers import run_server
+from tests.service.conftest import one_process
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models"
@@ -23,6 +24,7 @@ NAMES = [f"{t}-{c}" for t in ("sentiment", "keywords", "forecast") for c in ("ls
 STREAMABLE = [n for n in NAMES if (MODELS / n / "model.json").is_file() and read_package(MODELS / n, False).streaming]
 
 pytestmark = [
+    one_process,
     pytest.mark.skipif(len(STREAMABLE) < len(NAMES), reason="models/ lacks packages with step models (make models)"),
     pytest.mark.skipif(not DATA.is_dir(), reason=f"real data not found at {DATA} (../shared/data)"),
 ]

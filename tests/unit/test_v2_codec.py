@@ -150,6 +150,17 @@ def test_json_data_rules() -> None:
     assert rule_of(body(inp(["a", "b"], [2]))) == ("x.data", "must hold FP32 values")
     assert rule_of(body(inp([1.5, 2], [2], "INT32"))) == ("x.data", "must hold INT32 values")
     assert rule_of(body(inp([1, 0], [2], "BOOL"))) == ("x.data", "must hold BOOL values")
+    # integers outside the datatype's range are refused, never wrapped (INT8 300 would be 44)
+    assert rule_of(body(inp([300, 1], [2], "INT8"))) == ("x.data", "values out of range for INT8 [-128, 127]")
+    assert rule_of(body(inp([-1, 1], [2], "UINT8"))) == ("x.data", "values out of range for UINT8 [0, 255]")
+    # beyond 64 bits numpy holds Python ints (object), which is not an INT64 kind
+    assert rule_of(body(inp([18446744073709551615, 1], [2], "INT64"))) == ("x.data", "must hold INT64 values")
+    assert rule_of(body(inp([9223372036854775808], [1], "INT64")))[1] == (
+        "values out of range for INT64 [-9223372036854775808, 9223372036854775807]"
+    )
+    assert rule_of(body(inp([2**31, 1], [2], "INT32")))[1] == "values out of range for INT32 [-2147483648, 2147483647]"
+    bounds = decode_request(body(inp([-128, 127], [2], "INT8")), None).inputs[0].array
+    assert bounds.tolist() == [-128, 127] and bounds.dtype == np.int8
     # a single number stands for a one-element tensor
     assert decode_request(body(inp(5, [1, 1])), None).inputs[0].array.tolist() == [[5.0]]
     assert rule_of(body(inp(5, [2]))) == ("x.data", "has 1 elements; shape [2] needs 2")

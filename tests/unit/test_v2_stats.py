@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import pytest
 
+from service.observability.recent import LatencyRing
 from service.timing import Timing
 from service.v2.stats import MAX_ROWS, STAT_KEYS, ModelStats
+from service.workers.shared import CounterSpace, forget_gauges
 
 
 def _zero(count: int = 0, ns: int = 0) -> dict[str, int]:
@@ -107,3 +111,48 @@ def test_the_largest_batch_size_has_its_slot() -> None:
     s.record_batch(1, 4, 5, 6)
     assert s.batches == {1: [1, 4, 5, 6], MAX_ROWS: [1, 1, 2, 3]}
     assert s.execution_count == 2
+
+
+def test_workers_slabs_add_up_and_a_dead_workers_gauges_are_zeroed(tmp_path: Path) -> None:
+    """Two processes' stats in one shared folder (the parent and a forked child), read from either."""
+    space = CounterSpace()
+    space.share(tmp_path)
+    assert space.directory is not None
+    mine = space.slab("m", 64)
+    pid = os.fork()
+    if pid == 0:  # the other worker: its own slab, then exit without running any pytest code
+        theirs = space.slab("m", 64)
+        theirs.values[0] += 5
+        theirs.values[3] = 7
+        os._exit(0)
+    os.waitpid(pid, 0)
+    mine.values[0] += 2
+    mine.values[3] = 1
+    assert mine.totals()[[0, 3]].tolist() == [7, 8]
+    assert mine.maxima(3) == 7
+    assert space.slab("other", 64).totals().sum() == 0  # another model's slabs are not read
+    forget_gauges(space.directory, pid, (3,))
+    assert mine.totals()[[0, 3]].tolist() == [7, 1]  # the dead worker's count stays, its gauge goes
+
+
+def test_latency_rings_of_two_workers_merge_by_finish_time(tmp_path: Path) -> None:
+    space = CounterSpace()
+    space.share(tmp_path)
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr("service.observability.recent.COUNTERS", space)
+    try:
+        ring = LatencyRing("m", 3)
+        pid = os.fork()
+        if pid == 0:
+            other = LatencyRing("m", 3)
+            for start in (10, 30, 50):  # finishes at 11, 31, 51
+                other.record(1, start)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        for start in (20, 40):  # finishes at 22, 42
+            ring.record(2, start)
+        count, totals, done = ring.samples()
+    finally:
+        monkey.undo()
+    assert count == 5
+    assert sorted(done.tolist()) == [31, 42, 51] and sorted(totals.tolist()) == [1, 1, 2]  # the newest 3
