@@ -114,6 +114,6 @@ def test_two_workers_add_up_survive_a_crash_refuse_streaming_and_drain(tiny_repo
 
 
 def test_workers_setting_bounds() -> None:
-    assert Settings().workers == 1
+    assert Settings.model_fields["workers"].default == 1
     with pytest.raises(ValueError, match="workers"):
         Settings(workers=0)
