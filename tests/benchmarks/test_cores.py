@@ -1,8 +1,10 @@
 """Smoke runs of the benchmarks behind docs/performance.md (their shape, never a speed):
-``bench_workers`` (1 vs 2 worker processes) and ``profile_server`` (py-spy on a loaded server)."""
+``bench_workers`` (1 vs 2 worker processes), ``profile_server`` (py-spy on a loaded server) and
+``bench_batching_curve`` (batching's gain against the model's own run time)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench_workers, profile_server
+from benchmarks import bench_batching_curve, bench_workers, profile_server
 from tests.service.tiny_models import build_tiny_repository
 
 needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not on PATH (Debian: apt-get install wrk)")
@@ -24,7 +26,7 @@ def _ptrace_allowed() -> bool:
 
 @pytest.fixture(scope="module")
 def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_repository(tmp_path_factory.mktemp("cores") / "models", names=("sentiment-gru",))
+    return build_tiny_repository(tmp_path_factory.mktemp("cores") / "models", names=("sentiment-gru", "keywords-gru"))
 
 
 @needs_wrk
@@ -65,3 +67,29 @@ def test_profile_server(tiny_repo: Path, tmp_path: Path, capsys: pytest.CaptureF
     assert (tmp_path / "sentiment-gru-task.svg").read_text().lstrip().startswith("<?xml")
     shares = [float(line.rsplit("|", 2)[1].strip().rstrip("%")) for line in out.splitlines() if line.endswith("% |")]
     assert shares and all(0 < s <= 100 for s in shares)
+
+
+@needs_wrk
+def test_bench_batching_curve(tiny_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--model-repository", str(tiny_repo), "--model", "keywords-gru", "--hidden", "8", "16"]
+    out_json = tmp_path / "curve.json"
+    assert (
+        bench_batching_curve.main([*argv, "--rounds", "1", "--seconds", "1", "-c", "4", "--json", str(out_json)]) == 0
+    )
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("| 8 |", "| 16 |"))]
+    assert len(rows) == 2
+    doc = json.loads(out_json.read_text())
+    for hidden in ("8", "16"):
+        r = doc[hidden]
+        assert min(r["raw_ms"], r["model_speedup"], r["off_rps"], r["on_rps"]) > 0 and r["rows_per_run"] >= 1
+        assert r["gain"] == pytest.approx(r["on_rps"] / r["off_rps"])
+    # the rebuilt package is what was served: a bigger net, the same inputs and outputs
+    small = bench_batching_curve.package_at(tiny_repo / "keywords-gru", 8, tmp_path / "a")
+    big = bench_batching_curve.package_at(tiny_repo / "keywords-gru", 16, tmp_path / "b")
+    meta = [json.loads((p / "model.json").read_text()) for p in (small, big)]
+    assert meta[1]["parameter_count"] > meta[0]["parameter_count"] and meta[0]["streaming"] is None
+    assert (
+        meta[0]["inputs"]
+        == meta[1]["inputs"]
+        == json.loads((tiny_repo / "keywords-gru" / "model.json").read_text())["inputs"]
+    )
