@@ -8,6 +8,7 @@ drains it alongside HTTP on SIGTERM (:mod:`service.server`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import grpc
@@ -27,6 +28,7 @@ class GrpcServer:
         host = settings.host
         self.address = f"[{host}]:{settings.grpc_port}" if ":" in host else f"{host}:{settings.grpc_port}"
         self._server: grpc.aio.Server | None = None
+        self._stopping: asyncio.Future[None] | None = None
 
     async def start(self, plane: DataPlane) -> None:
         """Listen on ``grpc_port``; a port that cannot be bound stops start-up with the reason."""
@@ -52,7 +54,13 @@ class GrpcServer:
         log.info("KServe V2 gRPC on %s", self.address)
 
     async def stop(self, grace_s: float | None) -> None:
-        """Stop accepting calls and let those in flight finish for up to ``grace_s`` (idempotent)."""
-        server, self._server = self._server, None
-        if server is not None:
-            await server.stop(grace_s)
+        """Stop accepting calls and let those in flight finish for up to ``grace_s``.
+
+        Every caller waits for the one drain: the SIGTERM path starts it alongside HTTP's, and the
+        lifespan must not close the models under calls still draining.
+        """
+        if self._stopping is None:
+            if self._server is None:
+                return
+            self._stopping = asyncio.ensure_future(self._server.stop(grace_s))
+        await asyncio.shield(self._stopping)
