@@ -33,6 +33,7 @@ import tritonclient.http as thttp
 
 from benchmarks.bench_c1 import cpu_plan
 from tests.servers import run_server
+from tests.triton import triton_inputs
 
 MODES = ("grpc", "http_json", "http_binary")
 DTYPES = {"FP32": np.float32, "INT64": np.int64}
@@ -57,28 +58,12 @@ def _callers(
     """One zero-argument call per mode that sends the request and returns the output array."""
     gc, hc = tgrpc.InferenceServerClient(grpc_address), thttp.InferenceServerClient(http_address)
 
-    def g_inputs() -> list[tgrpc.InferInput]:
-        items = []
-        for key, arr in arrays.items():
-            item = tgrpc.InferInput(key, list(arr.shape), "INT64" if arr.dtype == np.int64 else "FP32")
-            item.set_data_from_numpy(arr)
-            items.append(item)
-        return items
-
-    def h_inputs(binary: bool) -> list[thttp.InferInput]:
-        items = []
-        for key, arr in arrays.items():
-            item = thttp.InferInput(key, list(arr.shape), "INT64" if arr.dtype == np.int64 else "FP32")
-            item.set_data_from_numpy(arr, binary_data=binary)
-            items.append(item)
-        return items
-
     def http_call(binary: bool) -> np.ndarray:
         wanted = [thttp.InferRequestedOutput(output, binary_data=binary)]
-        return hc.infer(name, h_inputs(binary), outputs=wanted).as_numpy(output)  # type: ignore[no-any-return]
+        return hc.infer(name, triton_inputs(thttp, arrays, binary), outputs=wanted).as_numpy(output)  # type: ignore[no-any-return]
 
     calls: dict[str, Callable[[], np.ndarray]] = {
-        "grpc": lambda: gc.infer(name, g_inputs()).as_numpy(output),
+        "grpc": lambda: gc.infer(name, triton_inputs(tgrpc, arrays)).as_numpy(output),
         "http_json": lambda: http_call(False),
         "http_binary": lambda: http_call(True),
     }

@@ -23,6 +23,7 @@ from tritonclient.utils import InferenceServerException
 from tests.servers import Server, run_server
 from tests.service.conftest import example
 from tests.service.tiny_models import MODEL_NAMES
+from tests.triton import triton_inputs
 
 INFER = "/inference.GRPCInferenceService/ModelInfer"
 MAX_SESSIONS = 2
@@ -59,12 +60,7 @@ def channel(grpc_server: Server) -> Iterator[grpc.Channel]:
 
 
 def make_inputs(arrays: dict[str, np.ndarray]) -> list[triton.InferInput]:
-    out = []
-    for name, arr in arrays.items():
-        item = triton.InferInput(name, list(arr.shape), "INT64" if arr.dtype == np.int64 else "FP32")
-        item.set_data_from_numpy(arr)
-        out.append(item)
-    return out
+    return triton_inputs(triton, arrays)
 
 
 def typed_request(name: str, arrays: dict[str, np.ndarray]) -> service_pb2.ModelInferRequest:

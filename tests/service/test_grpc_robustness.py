@@ -26,6 +26,7 @@ from service.grpc import generate
 from service.settings import Settings
 from tests.servers import REPO_ROOT, free_port, run_server
 from tests.service.conftest import example
+from tests.triton import triton_inputs
 
 INFER = "/inference.GRPCInferenceService/ModelInfer"
 #: codes that would mean the server, not the client, got something wrong
@@ -124,8 +125,7 @@ def test_sigterm_drains_grpc_calls_in_flight_and_exits_0(tiny_repo: Path, tmp_pa
             done.release()
 
         client = triton.InferenceServerClient(srv.grpc_address or "")
-        inputs = [triton.InferInput("history", [1, 96, 7], "FP32")]
-        inputs[0].set_data_from_numpy(example("forecast-gru", batch=1)["history"])
+        inputs = triton_inputs(triton, example("forecast-gru", batch=1))
         for _ in range(6):
             client.async_infer("forecast-gru", inputs, callback)
         time.sleep(0.3)  # the 6 wait in the queue (their batch waits 1.2 s)

@@ -15,17 +15,13 @@ from tritonclient.utils import InferenceServerException
 from tests.servers import Server
 from tests.service.conftest import example
 from tests.service.tiny_models import MODEL_NAMES
+from tests.triton import triton_inputs
 
 RNG = np.random.default_rng(0)
 
 
 def make_inputs(arrays: dict[str, np.ndarray], binary: bool) -> list[triton.InferInput]:
-    out = []
-    for name, arr in arrays.items():
-        item = triton.InferInput(name, list(arr.shape), "INT64" if arr.dtype == np.int64 else "FP32")
-        item.set_data_from_numpy(arr, binary_data=binary)
-        out.append(item)
-    return out
+    return triton_inputs(triton, arrays, binary)
 
 
 @pytest.fixture(scope="module")
