@@ -111,6 +111,19 @@ def test_random_requests_and_bytes_never_get_a_server_fault(fuzz_channel: grpc.C
         assert exc.code() not in SERVER_FAULTS, exc.details()
 
 
+def test_a_stream_answers_garbage_with_an_error_and_goes_on(fuzz_channel: grpc.Channel) -> None:
+    """Bytes that are no message get ``error_message`` in their place in the stream, not a broken stream."""
+    ok = service_pb2.ModelInferRequest(model_name="forecast-gru", id="ok")
+    ok.inputs.add(name="history", datatype="FP32", shape=[1, 96, 7])
+    ok.raw_input_contents.append(bytes(4 * 96 * 7))
+    stream = fuzz_channel.stream_stream("/inference.GRPCInferenceService/ModelStreamInfer",
+                                        response_deserializer=service_pb2.ModelStreamInferResponse.FromString)
+    answers = list(stream(iter([b"\xff\xff", ok.SerializeToString(), b"\x0a"]), timeout=10))
+    assert [bool(a.error_message) for a in answers] == [True, False, True]
+    assert "not a valid ModelInferRequest" in answers[0].error_message
+    assert answers[1].infer_response.id == "ok" and len(answers[1].infer_response.raw_output_contents) == 1
+
+
 def test_sigterm_drains_grpc_calls_in_flight_and_exits_0(tiny_repo: Path, tmp_path: Path) -> None:
     """As tests/service/test_drain.py does for HTTP: calls held in a batching queue past the
     lame-duck period, and calls sent during it, are all answered; then the process exits 0."""
