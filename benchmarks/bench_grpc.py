@@ -10,8 +10,10 @@ request in a shuffled order each time, so drift on a shared machine hits all thr
 * ``http_binary``: ``tritonclient.http`` with the ``binary_tensor_data`` extension both ways.
 
 Every answer is checked against the first gRPC answer, so a faster path that answers wrongly
-cannot win. ``python -m benchmarks.bench_grpc`` prints a markdown table and writes JSON to
-``--out``.
+cannot win. Beside each client p50 stands the p50 of the server's own ``total_ms`` (the data
+plane's time, the same code on every path), and an empty call per protocol (``ServerLive``,
+``GET /v2/health/live``) is interleaved too: together they show where a difference comes from.
+``python -m benchmarks.bench_grpc`` prints a markdown table and writes JSON to ``--out``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from tests.servers import run_server
 from tests.triton import triton_inputs
 
 MODES = ("grpc", "http_json", "http_binary")
+#: empty calls (``ServerLive`` and ``GET /v2/health/live``): what one call costs without a model
+LIVE = ("grpc_live", "http_live")
 DTYPES = {"FP32": np.float32, "INT64": np.int64}
 
 
@@ -52,20 +56,33 @@ def example_inputs(metadata: dict[str, Any], steps: int, seed: int) -> dict[str,
     return out
 
 
+#: one call: the output array and the server's own ``total_ms`` for the request
+Call = Callable[[], tuple[np.ndarray, float]]
+
+
 def _callers(
     grpc_address: str, http_address: str, name: str, arrays: dict[str, np.ndarray], output: str
-) -> tuple[dict[str, Callable[[], np.ndarray]], Callable[[], None]]:
-    """One zero-argument call per mode that sends the request and returns the output array."""
+) -> tuple[dict[str, Call], Callable[[], None]]:
+    """One zero-argument call per mode (model inference) plus ``grpc_live``/``http_live`` (an empty
+    call: the per-call cost of each protocol's client and server, no model involved)."""
     gc, hc = tgrpc.InferenceServerClient(grpc_address), thttp.InferenceServerClient(http_address)
 
-    def http_call(binary: bool) -> np.ndarray:
-        wanted = [thttp.InferRequestedOutput(output, binary_data=binary)]
-        return hc.infer(name, triton_inputs(thttp, arrays, binary), outputs=wanted).as_numpy(output)  # type: ignore[no-any-return]
+    def grpc_call() -> tuple[np.ndarray, float]:
+        result = gc.infer(name, triton_inputs(tgrpc, arrays))
+        return result.as_numpy(output), result.get_response().parameters["total_ms"].double_param
 
-    calls: dict[str, Callable[[], np.ndarray]] = {
-        "grpc": lambda: gc.infer(name, triton_inputs(tgrpc, arrays)).as_numpy(output),
+    def http_call(binary: bool) -> tuple[np.ndarray, float]:
+        wanted = [thttp.InferRequestedOutput(output, binary_data=binary)]
+        result = hc.infer(name, triton_inputs(thttp, arrays, binary), outputs=wanted)
+        return result.as_numpy(output), result.get_response()["parameters"]["total_ms"]
+
+    none = np.zeros(0)
+    calls: dict[str, Call] = {
+        "grpc": grpc_call,
         "http_json": lambda: http_call(False),
         "http_binary": lambda: http_call(True),
+        "grpc_live": lambda: (none, float(gc.is_server_live())),
+        "http_live": lambda: (none, float(hc.is_server_live())),
     }
 
     def close() -> None:
@@ -76,45 +93,57 @@ def _callers(
 
 
 def measure(grpc_address: str, http_address: str, name: str, n: int, steps: int, seed: int) -> dict[str, Any]:
-    """p50/p99 per mode over ``n`` interleaved requests (after ``min(50, n)`` discarded ones)."""
+    """Per mode over ``n`` interleaved requests (after ``min(50, n)`` discarded ones): client p50
+    and p99, and the p50 of the server's own ``total_ms`` (the data plane's time, the same code
+    on every path); for the empty calls, the client p50."""
     metadata = thttp.InferenceServerClient(http_address).get_model_metadata(name)
     arrays = example_inputs(metadata, steps, seed)
     calls, close = _callers(grpc_address, http_address, name, arrays, metadata["outputs"][0]["name"])
     order_rng = random.Random(seed)
-    ms: dict[str, list[float]] = {mode: [] for mode in MODES}
-    want = calls["grpc"]()
+    modes = [*MODES, *LIVE]
+    ms: dict[str, list[float]] = {mode: [] for mode in modes}
+    server_ms: dict[str, list[float]] = {mode: [] for mode in MODES}
+    want = calls["grpc"]()[0]
     warm = min(50, n)
     try:
         for i in range(n + warm):
-            order = list(MODES)
-            order_rng.shuffle(order)
-            for mode in order:
+            order_rng.shuffle(modes)
+            for mode in modes:
                 t0 = time.perf_counter()
-                got = calls[mode]()
+                got, server_total = calls[mode]()
                 elapsed = (time.perf_counter() - t0) * 1e3
-                np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=f"{name} {mode}")
+                if mode in LIVE:
+                    assert server_total == 1.0, f"{mode}: not live"
+                else:
+                    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=f"{name} {mode}")
                 if i >= warm:
                     ms[mode].append(elapsed)
+                    if mode in server_ms:
+                        server_ms[mode].append(server_total)
     finally:
         close()
     out: dict[str, Any] = {"n": n, "shape": {k: list(v.shape) for k, v in arrays.items()}}
     for mode, values in ms.items():
         out[f"{mode}_p50_ms"] = statistics.median(values)
-        out[f"{mode}_p99_ms"] = float(np.percentile(values, 99))
+        if mode in server_ms:
+            out[f"{mode}_p99_ms"] = float(np.percentile(values, 99))
+            out[f"{mode}_server_p50_ms"] = statistics.median(server_ms[mode])
     return out
 
 
 def markdown(results: dict[str, dict[str, Any]], pinned: str) -> str:
     rows = [
-        f"client p50 at concurrency 1, {pinned}",
+        f"concurrency 1, {pinned}; client p50 ms (server `total_ms` p50 ms)",
         "",
-        "| model | input | gRPC p50 ms | HTTP JSON p50 ms | HTTP binary p50 ms | gRPC / JSON | gRPC / binary |",
-        "|---|---|---|---|---|---|---|",
+        "| model | input | gRPC | HTTP JSON | HTTP binary | gRPC / JSON | gRPC / binary | empty call gRPC / HTTP |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         shape = ", ".join(f"{k} {v}" for k, v in r["shape"].items())
-        g, j, b = r["grpc_p50_ms"], r["http_json_p50_ms"], r["http_binary_p50_ms"]
-        rows.append(f"| {name} | {shape} | {g:.3f} | {j:.3f} | {b:.3f} | {g / j:.2f} | {g / b:.2f} |")
+        cells = [f"{r[f'{m}_p50_ms']:.3f} ({r[f'{m}_server_p50_ms']:.3f})" for m in MODES]
+        g, j, b = (r[f"{m}_p50_ms"] for m in MODES)
+        live = f"{r['grpc_live_p50_ms']:.3f} / {r['http_live_p50_ms']:.3f}"
+        rows.append(f"| {name} | {shape} | {' | '.join(cells)} | {g / j:.2f} | {g / b:.2f} | {live} |")
     return "\n".join(rows)
 
 

@@ -244,5 +244,6 @@ def test_bench_grpc(tiny_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert sorted(doc["models"]) == sorted(MODELS)
     for name, entry in doc["models"].items():
         assert entry["n"] == 5
-        _positive(*(entry[f"{mode}_p50_ms"] for mode in bench_grpc.MODES))
+        _positive(*(entry[f"{mode}_p50_ms"] for mode in (*bench_grpc.MODES, *bench_grpc.LIVE)))
+        _positive(*(entry[f"{mode}_server_p50_ms"] for mode in bench_grpc.MODES))
         _positive(*_numbers(" ".join(_row(printed, name)[2:])))
