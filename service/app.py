@@ -75,8 +75,8 @@ def create_fastapi(settings: Settings, metrics: Metrics, grpc: GrpcServer | None
                 await grpc.start(plane)
             yield
         finally:
-            if grpc is not None:  # normally drained with HTTP already (service.server); then a no-op
-                await grpc.stop(settings.graceful_shutdown_s)
+            if grpc is not None:  # service.server starts this drain alongside HTTP's; wait for it here
+                await grpc.stop(settings.graceful_shutdown_s)  # before the models close under its calls
             await streaming.stop()
             repository.close()
 
