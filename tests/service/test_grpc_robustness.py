@@ -100,8 +100,7 @@ def infer_requests(draw: Any) -> bytes:
     return request.SerializeToString()  # type: ignore[no-any-return]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(payload=st.one_of(infer_requests(), st.binary(max_size=300)))
 def test_random_requests_and_bytes_never_get_a_server_fault(fuzz_channel: grpc.Channel, payload: bytes) -> None:
     method = fuzz_channel.unary_unary(INFER)
