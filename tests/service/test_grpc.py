@@ -154,6 +154,9 @@ def test_errors_as_triton_status_codes(tc: triton.InferenceServerClient, channel
     too_big = make_inputs(example("keywords-gru", batch=16))  # 16 × 98 × 40 × 4 bytes > max_body_bytes
     assert code(lambda: tc.infer("keywords-gru", too_big)) == "StatusCode.RESOURCE_EXHAUSTED"
     assert not tc.is_model_ready("no-such-model") and tc.is_model_ready("forecast-gru-stream")
+    with pytest.raises(grpc.RpcError) as rpc:  # a Triton method this server does not have
+        channel.unary_unary("/inference.GRPCInferenceService/RepositoryIndex")(b"", timeout=10)
+    assert rpc.value.code() == grpc.StatusCode.UNIMPLEMENTED
     empty = service_pb2.ModelInferRequest(model_name="forecast-gru")
     empty.inputs.add(name="history", datatype="FP32", shape=[1, 96, 7])  # neither contents nor raw bytes
     for payload in (b"\xff\xff\xff", empty.SerializeToString()):
