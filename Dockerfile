@@ -102,7 +102,8 @@ ENV RNN_SERVE_MODEL_REPOSITORY=/app/models \
     HOST=0.0.0.0 \
     PORT=8000
 USER 10001:10001
-EXPOSE 8000
+# 8000: HTTP (task API, KServe V2 REST, /metrics); 8001: KServe V2 gRPC (RNN_SERVE_GRPC_PORT, 0 = off)
+EXPOSE 8000 8001
 # No curl in the image: the stdlib does the probe. Non-2xx (503 while models load) → exit 1.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('RNN_SERVE_PORT') or os.environ.get('PORT', '8000'); urllib.request.urlopen(f'http://127.0.0.1:{port}/v2/health/ready', timeout=4)"]

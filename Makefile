@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint install install-dev models bench mutation container-setup system-deps clean
+.PHONY: run test lint install install-dev models bench mutation container-setup system-deps proto clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,9 @@ lint: install-dev
 	$(BIN)/mypy
 
 # Debian packages the suite runs for real: prometheus (tests/deploy), chromium (the dashboard's
-# browser test). Installed with apt-get when missing and running as root; otherwise the tests that
-# need them skip and say why.
-SYSTEM_PACKAGES := prometheus chromium
+# browser test), libb64-0d (perf_analyzer links it: tests/service/test_perf_analyzer.py). Installed
+# with apt-get when missing and running as root; otherwise the tests that need them skip and say why.
+SYSTEM_PACKAGES := prometheus chromium libb64-0d
 system-deps:
 	@missing=""; for pkg in $(SYSTEM_PACKAGES); do dpkg-query -W $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
@@ -54,6 +54,11 @@ system-deps:
 
 test: lint container-setup system-deps
 	$(BIN)/python -m pytest
+
+# Re-generate service/grpc/generated/ from Triton's protos (service/grpc/proto/) with the pinned
+# grpcio-tools; a test checks that the committed code is what this makes.
+proto: install-dev
+	$(BIN)/python -m service.grpc.generate
 
 models: install-dev
 	$(BIN)/rnn-serve models

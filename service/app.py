@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 
 from service import __version__
 from service.dataplane import DataPlane
+from service.grpc.server import GrpcServer
 from service.http import docs, sessions, v1, v2
 from service.http.cors import with_cors
 from service.http.dashboard import install_dashboard
@@ -39,23 +40,25 @@ log = logging.getLogger("rnn_serve.app")
 DESCRIPTION = """LSTM and GRU models for three tasks, served with onnxruntime.
 
 * **Task API** (`/v1`): raw text, audio or history in; preprocessing runs in the service.
-* **KServe V2** (`/v2`): Triton-compatible tensors in and out (`tritonclient[http]`, perf_analyzer).
+* **KServe V2** (`/v2`): Triton-compatible tensors in and out (`tritonclient[http]`, perf_analyzer);
+  the same protocol over gRPC on `grpc_port` (`tritonclient[grpc]`, `perf_analyzer -i grpc`).
 
 Every prediction reports its latency (`timing` in the body, `Server-Timing` header).
 The dashboard is at [`/dashboard`](/dashboard); Prometheus metrics at `/metrics`.
 """
 
 
-def create_app(settings: Settings | None = None) -> ASGIApp:
+def create_app(settings: Settings | None = None, grpc: GrpcServer | None = None) -> ASGIApp:
     """The service as one ASGI app: request observation around CORS (when origins are set) around
-    the hot routes around FastAPI, so hot answers and preflights are counted and get CORS alike."""
+    the hot routes around FastAPI, so hot answers and preflights are counted and get CORS alike.
+    ``grpc``, when given, is started by the lifespan on the same data plane once models are loaded."""
     settings = settings or Settings()
     metrics = Metrics(settings.latency_window, COUNTERS.metrics_dir)
-    app = create_fastapi(settings, metrics)
+    app = create_fastapi(settings, metrics, grpc)
     return RequestMiddleware(with_cors(HotRoutes(app, [*v1.HOT, *v2.HOT]), settings.cors_origins), metrics)
 
 
-def create_fastapi(settings: Settings, metrics: Metrics) -> FastAPI:
+def create_fastapi(settings: Settings, metrics: Metrics, grpc: GrpcServer | None = None) -> FastAPI:
     """The FastAPI app: every route, the docs, the error handlers, and the lifespan that loads models."""
 
     @asynccontextmanager
@@ -66,11 +69,15 @@ def create_fastapi(settings: Settings, metrics: Metrics) -> FastAPI:
         metrics.known_names.update(m.package.task for m in repository.models.values() if m.package)
         metrics.register(BatchCollector(repository.models.values))
         metrics.register(SessionCollector(streaming))
-        app.state.plane = DataPlane(repository, streaming, metrics, settings)
+        app.state.plane = plane = DataPlane(repository, streaming, metrics, settings)
         streaming.start()
         try:
+            if grpc is not None:
+                await grpc.start(plane)
             yield
         finally:
+            if grpc is not None:  # service.server starts this drain alongside HTTP's; wait for it here
+                await grpc.stop(settings.graceful_shutdown_s)  # before the models close under its calls
             await streaming.stop()
             repository.close()
 

@@ -2,9 +2,10 @@
 
 On SIGTERM/SIGINT the server keeps serving for ``shutdown_delay_s`` (see :class:`_DrainingServer`),
 then uvicorn stops accepting connections and lets in-flight requests finish for up to
-``graceful_shutdown_s`` before the lifespan closes the model executors. After a SIGTERM drain the
-process exits 0: stopping was asked for, and it went as asked (uvicorn would re-raise the signal,
-exit status 143, which supervisors read as a crash).
+``graceful_shutdown_s`` before the lifespan closes the model executors. The V2 gRPC front end
+(``grpc_port``) serves through the same delay and drains at the same time, with the same grace.
+After a SIGTERM drain the process exits 0: stopping was asked for, and it went as asked (uvicorn
+would re-raise the signal, exit status 143, which supervisors read as a crash).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from types import FrameType
 import uvicorn
 
 from service.app import create_app
+from service.grpc.server import GrpcServer
 from service.http.protocol import GuardedHttpToolsProtocol
 from service.settings import Settings, add_cli_arguments, settings_from_args
 from service.workers.supervisor import Supervisor
@@ -36,9 +38,10 @@ class _DrainingServer(uvicorn.Server):
     lets the loop read and start them; uvicorn then waits for them as in-flight requests.
     """
 
-    def __init__(self, config: uvicorn.Config, shutdown_delay_s: float) -> None:
+    def __init__(self, config: uvicorn.Config, shutdown_delay_s: float, grpc: GrpcServer | None = None) -> None:
         super().__init__(config)
         self.shutdown_delay_s = shutdown_delay_s
+        self.grpc = grpc
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if sig == signal.SIGTERM:  # drain, and exit 0: uvicorn's own handler re-raises the signal after
@@ -52,13 +55,18 @@ class _DrainingServer(uvicorn.Server):
             deadline = time.monotonic() + self.shutdown_delay_s
             while time.monotonic() < deadline and not self.force_exit:
                 await asyncio.sleep(0.05)
-        await super().shutdown(sockets)
+        if self.grpc is None:
+            await super().shutdown(sockets)
+            return
+        grace = 0.0 if self.force_exit else self.config.timeout_graceful_shutdown
+        await asyncio.gather(super().shutdown(sockets), self.grpc.stop(grace))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnn-serve serve",
-        description="Serve every model package in the model repository over HTTP (task API + KServe V2).",
+        description="Serve every model package in the model repository over HTTP (task API + KServe V2) and "
+        "KServe V2 over gRPC.",
     )
     add_cli_arguments(parser)
     return parser
@@ -75,9 +83,11 @@ def main(argv: list[str]) -> int:
 
 
 def serve(settings: Settings, sockets: list[socket.socket] | None = None) -> None:
-    """One server process until it is stopped: on ``settings.host:port``, or on ``sockets`` (a worker)."""
+    """One server process until it is stopped: on ``settings.host:port``, or on ``sockets`` (a worker,
+    whose gRPC port is shared with the other workers: see :class:`~service.grpc.server.GrpcServer`)."""
+    grpc = GrpcServer(settings, shared_port=sockets is not None) if settings.grpc_port else None
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, grpc),
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -90,4 +100,4 @@ def serve(settings: Settings, sockets: list[socket.socket] | None = None) -> Non
         # would run on every request.
         proxy_headers=False,
     )
-    _DrainingServer(config, settings.shutdown_delay_s).run(sockets=sockets)
+    _DrainingServer(config, settings.shutdown_delay_s, grpc).run(sockets=sockets)

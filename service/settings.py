@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GraphOptimization = Literal["disable", "basic", "extended", "all"]
@@ -49,12 +49,19 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("RNN_SERVE_PORT", "PORT"),
         description="TCP port to listen on",
     )
+    grpc_port: int = Field(
+        8001,
+        ge=0,
+        le=65535,
+        description="TCP port of the KServe V2 gRPC front end (Triton's GRPCInferenceService), on the same "
+        "host and event loop as HTTP; 0 = off",
+    )
     workers: int = Field(
         1,
         ge=1,
         le=256,
-        description="server processes sharing the port, one per core to use (statistics and /metrics "
-        "add up over all of them; streaming sessions need 1)",
+        description="server processes sharing the ports (HTTP and gRPC), one per core to use (statistics and "
+        "/metrics add up over all of them; streaming sessions need 1)",
     )
     intra_op_threads: int = Field(
         1, ge=0, description="onnxruntime threads inside one operator (0 = ORT default: all cores)"
@@ -163,6 +170,14 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"not an origin (scheme://host[:port], or *): {', '.join(bad)}")
         return ",".join(origins)
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> Settings:
+        """Refuse at start-up rather than let the second listener fail to bind (or, with a random
+        HTTP port, collide only some of the time)."""
+        if self.grpc_port and self.grpc_port == self.port:
+            raise ValueError(f"grpc_port and port are both {self.port}; give gRPC a port of its own (or 0 = off)")
+        return self
 
     @property
     def cors_origins(self) -> list[str]:

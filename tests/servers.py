@@ -53,6 +53,8 @@ class Server:
     log_path: Path | None
     #: the ``taskset -c`` CPU list the server is pinned to; None when it runs unpinned
     cpus: str | None = None
+    #: ``host:port`` of the V2 gRPC front end (``tritonclient.grpc``'s form); None when it is off
+    grpc_address: str | None = None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
@@ -87,6 +89,7 @@ def run_server(
     timeout: float = 60.0,
     cpus: str | None = None,
     cwd: Path | None = None,
+    grpc: bool = False,
 ) -> Iterator[Server]:
     """Run ``rnn-serve serve`` on a free port; yield once ``ready_path`` answers 200; stop by PID.
 
@@ -96,11 +99,15 @@ def run_server(
     server's CPU. Where ``taskset`` is missing the server runs unpinned and ``Server.cpus`` is None,
     so a caller can report what actually happened rather than what it asked for. ``cwd`` runs the
     server from another checkout of the project (its ``service`` package shadows this one's).
+    ``grpc`` turns the V2 gRPC front end on, on a second free port (off by default: lighter).
     """
     pinned = cpus if cpus is not None and shutil.which("taskset") else None
     kept = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="rnn-serve-log-"))
     for attempt in range(1, PORT_ATTEMPTS + 1):
         port = free_port()
+        grpc_port = free_port() if grpc else 0
+        while grpc_port == port:  # the kernel may hand out the port it just freed again
+            grpc_port = free_port()
         url = f"http://127.0.0.1:{port}"
         cmd = [
             sys.executable,
@@ -113,6 +120,8 @@ def run_server(
             str(port),
             "--model-repository",
             str(model_repository),
+            "--grpc-port",
+            str(grpc_port),
             *(extra_args or []),
         ]
         if pinned is not None:
@@ -133,7 +142,13 @@ def run_server(
                 continue
             raise RuntimeError(f"{exc}\n--- server log ---\n{shown}") from None
         try:
-            yield Server(url=url, process=proc, log_path=log_path if log_dir is not None else None, cpus=pinned)
+            yield Server(
+                url=url,
+                process=proc,
+                log_path=log_path if log_dir is not None else None,
+                cpus=pinned,
+                grpc_address=f"127.0.0.1:{grpc_port}" if grpc else None,
+            )
         finally:
             stop(proc)
             if log_dir is None:

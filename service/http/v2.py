@@ -13,20 +13,18 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from service import __version__
 from service.errors import ModelNotReady
 from service.http.body import json_response, plane, reader
 from service.http.openapi import BODY_ERRORS, V2_INFER_BODY, error_responses
+from service.v2 import config as v2_config
 from service.v2.codec import decode_request, encode_response
 
 router = APIRouter(prefix="/v2", tags=["KServe V2 (Triton-compatible)"])
 
-EXTENSIONS = ["binary_tensor_data", "statistics", "model_configuration", "parameters", "sequence"]
-
 
 @router.get("", summary="Server metadata")
 async def server_metadata() -> Response:
-    return json_response({"name": "rnn-serve", "version": __version__, "extensions": EXTENSIONS})
+    return json_response(v2_config.server_metadata())
 
 
 @router.get("/health/live", summary="200 while the process serves HTTP")

@@ -115,8 +115,10 @@ class Metrics:
             self._child(model, phase).observe(getattr(timing, f"{phase}_ns") / 1e9)
         self.recent.record(model, timing.total_ns, timing.start_ns)
 
-    def count_request(self, model: str, route: str, status: int) -> None:
-        """``requests{model,route,status}`` += 1, with the child cached: ``labels()`` costs µs."""
+    def count_request(self, name: str, route: str, status: int) -> None:
+        """``requests{model,route,status}`` += 1 for a request (HTTP or gRPC) naming the model or task
+        ``name`` (empty: none), with the child cached: ``labels()`` costs µs."""
+        model = name if not name or name in self.known_names else "unknown"
         key = (model, route, status)
         child = self._request_children.get(key)
         if child is None:

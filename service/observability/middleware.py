@@ -62,8 +62,4 @@ class RequestMiddleware:
             route = scope.get("route")
             params = scope.get("path_params") or {}
             name = params.get("name") or params.get("task") or ""
-            self.metrics.count_request(
-                name if not name or name in self.metrics.known_names else "unknown",
-                getattr(route, "path", "unmatched"),
-                status,
-            )
+            self.metrics.count_request(name, getattr(route, "path", "unmatched"), status)

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from service import __version__
 from service.errors import ModelNotReady
 from service.package import TensorSpec
 from service.runtime.repository import LoadedModel
 from service.streaming.streams import StreamVariant
 
 PLATFORM = "onnxruntime_onnx"
+#: the V2 extensions both front ends (REST and gRPC) implement
+EXTENSIONS = ["binary_tensor_data", "statistics", "model_configuration", "parameters", "sequence"]
+
+
+def server_metadata() -> dict[str, Any]:
+    return {"name": "rnn-serve", "version": __version__, "extensions": EXTENSIONS}
 
 
 def _tensor_metadata(spec: TensorSpec) -> dict[str, Any]:

@@ -6,6 +6,9 @@ service spends about as much CPU per request in Python (HTTP, JSON, preprocessin
 once and every worker accepts on it, so the kernel spreads connections over the workers and
 there is one address to scrape and probe, as with uvicorn's own ``--workers``.
 
+gRPC (``grpc_port``) cannot be handed over the same way, since grpcio binds its own socket: the
+parent holds the port with SO_REUSEPORT and each worker's gRPC server joins it.
+
 The parent never loads a model or starts a thread: it forks, then only waits. A worker that dies
 unexpectedly is replaced (its counters stay counted; its gauges are zeroed); one that keeps dying
 within seconds of its start stops the server rather than loop. SIGTERM or SIGINT is passed on to
@@ -51,6 +54,25 @@ def bind(settings: Settings) -> socket.socket:
     return sock
 
 
+def reserve_grpc(settings: Settings) -> socket.socket | None:
+    """Hold ``grpc_port`` for the workers: bound with SO_REUSEPORT but not listening, so each worker's
+    gRPC server can join it (grpcio binds its own socket) while a port already taken fails here, at
+    once, rather than in every worker. None when gRPC is off."""
+    if not settings.grpc_port:
+        return None
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((settings.host, settings.grpc_port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(
+            exc.errno, f"gRPC cannot listen on port {settings.grpc_port} (grpc_port): {exc.strerror}"
+        ) from None
+    return sock
+
+
 class Supervisor:
     """Forks ``settings.workers`` processes that each run ``serve(sock)``, and minds them."""
 
@@ -65,6 +87,7 @@ class Supervisor:
 
     def run(self) -> int:
         sock = bind(self.settings)
+        grpc_hold = reserve_grpc(self.settings)
         host, port = sock.getsockname()[:2]
         log.info("%d workers serving on http://%s:%d (parent pid %d)", self.settings.workers, host, port, os.getpid())
         # prometheus_client reads the folder from the environment when a worker creates a metric
@@ -77,6 +100,8 @@ class Supervisor:
             return self._mind(sock)
         finally:
             sock.close()
+            if grpc_hold is not None:
+                grpc_hold.close()
             shutil.rmtree(self.root, ignore_errors=True)
 
     def _spawn(self, sock: socket.socket) -> None:

@@ -24,6 +24,7 @@ from benchmarks import (
     bench_arena,
     bench_batcher,
     bench_c1,
+    bench_grpc,
     bench_overhead,
     bench_padding,
     bench_report,
@@ -229,3 +230,20 @@ def test_bench_arena(tiny_repo: Path, capsys: pytest.CaptureFixture[str]) -> Non
         cells = r.split("|")
         _positive(*(float(c) for c in cells[3:8]))  # latencies and RSS
         assert cells[8].strip().endswith("[1, 100000]")
+
+
+def test_bench_grpc(tiny_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """gRPC vs HTTP JSON vs HTTP binary on its own server (both front ends), a few requests each."""
+    home = os.sched_getaffinity(0)
+    out = tmp_path / "bench_grpc.json"
+    argv = ["--model-repository", str(tiny_repo), "--models", ",".join(MODELS), "-n", "5", "--out", str(out)]
+    assert bench_grpc.main(argv) == 0
+    assert os.sched_getaffinity(0) == home  # the client pinning is undone
+    printed = capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert sorted(doc["models"]) == sorted(MODELS)
+    for name, entry in doc["models"].items():
+        assert entry["n"] == 5
+        _positive(*(entry[f"{mode}_p50_ms"] for mode in (*bench_grpc.MODES, *bench_grpc.LIVE)))
+        _positive(*(entry[f"{mode}_server_p50_ms"] for mode in bench_grpc.MODES))
+        _positive(*_numbers(" ".join(_row(printed, name)[2:])))

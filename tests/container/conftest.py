@@ -133,6 +133,8 @@ def runtime_image(engine: Engine) -> Iterator[str]:
 class Container:
     name: str
     url: str
+    #: ``host:port`` of the image's V2 gRPC port (8001), published beside HTTP
+    grpc_address: str
 
 
 @pytest.fixture
@@ -143,16 +145,16 @@ def start_container(engine: Engine, runtime_image: str) -> Iterator:
 
     def start(*run_args: str, image: str = runtime_image) -> Container:
         name = f"rnn-serve-test-{RUN_ID}-{len(names)}-{uuid.uuid4().hex[:4]}"
-        port = free_port()
+        port, grpc_port = free_port(), free_port()
         names.append(name)
         # docker first probes after one --interval (10 s in the image); probe the same check sooner.
         engine.run(
-            "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8000", "--health-interval=1s",
-            *run_args, image,
+            "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8000", "-p", f"127.0.0.1:{grpc_port}:8001",
+            "--health-interval=1s", *run_args, image,
         )
         url = f"http://127.0.0.1:{port}"
         engine.wait_healthy(name, url)
-        return Container(name=name, url=url)
+        return Container(name=name, url=url, grpc_address=f"127.0.0.1:{grpc_port}")
 
     yield start
     for name in names:

@@ -89,6 +89,7 @@ def test_compose_loadtest_profile_writes_ab_results(
         "RNN_SERVE_IMAGE": runtime_image,
         "RNN_SERVE_LOADTEST_IMAGE": loadtest_image,
         "RNN_SERVE_HOST_PORT": str(port),
+        "RNN_SERVE_HOST_GRPC_PORT": str(free_port()),
         "RNN_SERVE_RESULTS_DIR": str(results),
         "LOADTEST_RATE": "20", "LOADTEST_DURATION": "3", "LOADTEST_WARMUP": "1", "LOADTEST_ROUNDS": "1",
     }

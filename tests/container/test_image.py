@@ -6,9 +6,12 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tritonclient.grpc as triton
 
 from tests.container.conftest import REPO_ROOT, Container, Engine, http_json
+from tests.triton import triton_inputs
 
 pytestmark = pytest.mark.container
 
@@ -60,6 +63,24 @@ def test_serves_every_baked_in_model(start_container) -> None:
         check_predictions(task, body, answer, meta.get("labels"))
     status, _ = http_json(server.url + "/v2/health/ready")
     assert status == 200
+
+
+def test_v2_grpc_on_8001_by_default(start_container) -> None:
+    """The image serves KServe V2 over gRPC on its second exposed port with no flag: every baked-in
+    model answers ``tritonclient.grpc`` with the shape its metadata promises."""
+    server: Container = start_container()
+    client = triton.InferenceServerClient(server.grpc_address)
+    try:
+        assert client.is_server_live() and client.is_server_ready()
+        for name in committed_models():
+            meta = client.get_model_metadata(name)
+            arrays = {t.name: np.zeros([1, *(20 if d < 0 else d for d in t.shape[1:])],
+                                       np.int64 if t.datatype == "INT64" else np.float32) for t in meta.inputs}
+            result = client.infer(name, triton_inputs(triton, arrays))
+            out = meta.outputs[0]
+            assert result.as_numpy(out.name).shape == (1, *out.shape[1:]), name
+    finally:
+        client.close()
 
 
 def test_runs_as_non_root_without_torch_or_compiler(engine: Engine, start_container, runtime_image: str) -> None:

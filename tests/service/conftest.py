@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from tests.servers import Server, run_server
-from tests.service.tiny_models import build_tiny_repository
+from tests.service.tiny_models import MODEL_NAMES, build_tiny_repository
 
 #: Worker processes of the servers the tests start (they read RNN_SERVE_WORKERS from the
 #: environment as any server would): ``RNN_SERVE_WORKERS=2 pytest tests/service`` runs the suite
@@ -46,6 +46,29 @@ def server(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         extra_args=["--max-body-bytes", "200000"],
     ) as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def sessions(tiny_repo: Path) -> dict[str, Any]:
+    """onnxruntime run directly on each tiny package: what every V2 answer is checked against."""
+    import onnxruntime as ort
+
+    return {
+        n: ort.InferenceSession(str(tiny_repo / n / "model.onnx"), providers=["CPUExecutionProvider"])
+        for n in MODEL_NAMES
+    }
+
+
+def example(name: str, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
+    """V2 input tensors for the tiny package ``name`` (sentiment with its optional ``lengths``)."""
+    rng = np.random.default_rng(seed)
+    task = name.split("-")[0]
+    if task == "sentiment":
+        return {"tokens": rng.integers(2, 20, (batch, 7)).astype(np.int64),
+                "lengths": np.array([7, 4, 2, 5][:batch], dtype=np.int64)}
+    if task == "keywords":
+        return {"features": rng.normal(0, 1, (batch, 98, 40)).astype(np.float32)}
+    return {"history": rng.normal(0, 1, (batch, 96, 7)).astype(np.float32)}
 
 
 @pytest.fixture(scope="session")

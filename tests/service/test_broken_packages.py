@@ -8,10 +8,14 @@ import shutil
 from collections.abc import Iterator
 
 import httpx
+import numpy as np
 import pytest
+import tritonclient.grpc as triton
+from tritonclient.utils import InferenceServerException
 
 from tests.servers import Server, run_server
 from tests.service.tiny_models import build_tiny_repository
+from tests.triton import triton_inputs
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +32,7 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (root / "keywords-gru" / "model.json").write_text(json.dumps(data))
     (root / "forecast-gru" / "model.json").write_text("{not json")  # unreadable model.json
     shutil.copytree(root / "forecast-lstm", root / "forecast-xyz")  # not <task>-<cell>: skipped
-    with run_server(root, log_dir=tmp_path_factory.mktemp("broken-logs")) as srv:
+    with run_server(root, grpc=True, log_dir=tmp_path_factory.mktemp("broken-logs")) as srv:
         yield srv
 
 
@@ -56,3 +60,24 @@ def test_server_up_broken_models_not_ready(broken: Server) -> None:
     log = broken.log()
     for name in BROKEN:
         assert f"model {name} NOT READY" in log
+
+
+def test_grpc_not_ready_is_false_or_unavailable(broken: Server) -> None:
+    """Over gRPC, as Triton answers: ServerReady and ModelReady say false (no error), metadata has
+    the model, and an inference or its config is UNAVAILABLE with the reason."""
+    client = triton.InferenceServerClient(broken.grpc_address or "")
+    try:
+        assert client.is_server_live() and not client.is_server_ready()
+        assert client.is_model_ready("forecast-lstm")
+        for name, word in BROKEN.items():
+            assert not client.is_model_ready(name)
+            assert client.get_model_metadata(name).name == name
+            with pytest.raises(InferenceServerException) as exc:
+                client.get_model_config(name)
+            assert exc.value.status() == "StatusCode.UNAVAILABLE" and word in str(exc.value)
+        history = triton_inputs(triton, {"history": np.zeros((1, 96, 7), np.float32)})
+        with pytest.raises(InferenceServerException) as exc:
+            client.infer("forecast-gru", history)
+        assert exc.value.status() == "StatusCode.UNAVAILABLE" and "model.json" in str(exc.value)
+    finally:
+        client.close()

@@ -13,28 +13,15 @@ import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from tests.servers import Server
+from tests.service.conftest import example
 from tests.service.tiny_models import MODEL_NAMES
+from tests.triton import triton_inputs
 
 RNG = np.random.default_rng(0)
 
 
-def example(name: str, batch: int = 2) -> dict[str, np.ndarray]:
-    task = name.split("-")[0]
-    if task == "sentiment":
-        return {"tokens": RNG.integers(2, 20, (batch, 7)).astype(np.int64),
-                "lengths": np.array([7, 4, 2, 5][:batch], dtype=np.int64)}
-    if task == "keywords":
-        return {"features": RNG.normal(0, 1, (batch, 98, 40)).astype(np.float32)}
-    return {"history": RNG.normal(0, 1, (batch, 96, 7)).astype(np.float32)}
-
-
 def make_inputs(arrays: dict[str, np.ndarray], binary: bool) -> list[triton.InferInput]:
-    out = []
-    for name, arr in arrays.items():
-        item = triton.InferInput(name, list(arr.shape), "INT64" if arr.dtype == np.int64 else "FP32")
-        item.set_data_from_numpy(arr, binary_data=binary)
-        out.append(item)
-    return out
+    return triton_inputs(triton, arrays, binary)
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +29,6 @@ def tc(server: Server) -> Iterator[triton.InferenceServerClient]:
     client = triton.InferenceServerClient(urlparse(server.url).netloc)
     yield client
     client.close()
-
-
-@pytest.fixture(scope="module")
-def sessions(tiny_repo):  # type: ignore[no-untyped-def]
-    import onnxruntime as ort
-    return {n: ort.InferenceSession(str(tiny_repo / n / "model.onnx"), providers=["CPUExecutionProvider"])
-            for n in MODEL_NAMES}
 
 
 def test_server_endpoints(tc: triton.InferenceServerClient) -> None:

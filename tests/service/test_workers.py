@@ -1,6 +1,6 @@
-"""``--workers 2``: two processes on one port whose statistics and metrics add up, a worker that
-dies is replaced without losing its counts, streaming is refused with the reason, SIGTERM drains
-both and the parent exits 0.
+"""``--workers 2``: two processes on one port (and one gRPC port) whose statistics and metrics add
+up, a worker that dies is replaced without losing its counts, streaming is refused with the reason,
+SIGTERM drains both and the parent exits 0.
 
 The server's ``TMPDIR`` is the test's own folder, so the test can read each worker's counter file
 (``rnn-serve-workers-*/stats/<model>.<pid>.stats``) and check the sum is the sum of the parts.
@@ -19,6 +19,7 @@ import aiohttp
 import httpx
 import numpy as np
 import pytest
+import tritonclient.grpc as grpcclient
 
 from service.settings import Settings
 from tests.servers import run_server
@@ -69,7 +70,7 @@ def _wait(condition: object, timeout: float = 30.0) -> None:
 
 def test_two_workers_add_up_survive_a_crash_refuse_streaming_and_drain(tiny_repo: Path, tmp_path: Path) -> None:
     env = {"RNN_SERVE_WORKERS": "2", "TMPDIR": str(tmp_path), "RNN_SERVE_SHUTDOWN_DELAY_S": "0.1"}
-    with run_server(tiny_repo, env=env, log_dir=tmp_path, ready_path="/v2/health/ready") as srv:
+    with run_server(tiny_repo, env=env, log_dir=tmp_path, ready_path="/v2/health/ready", grpc=True) as srv:
         _wait(lambda: len(_per_worker(tmp_path)) == 2)
         # new connections until both workers have answered some (the kernel picks, not us)
         sent = 0
@@ -94,12 +95,27 @@ def test_two_workers_add_up_survive_a_crash_refuse_streaming_and_drain(tiny_repo
             assert _metric(text, "rnn_serve_requests_total", f'model="{MODEL}",route="{route}",status="200"') == sent
             assert _metric(text, "rnn_serve_requests_in_flight", "") == 1  # this scrape, whichever worker has it
 
+        # gRPC: every worker serves the one port (SO_REUSEPORT); its calls count in the same totals
+        assert srv.grpc_address is not None
+        client = grpcclient.InferenceServerClient(srv.grpc_address)
+        features = grpcclient.InferInput("history", [1, 96, 7], "FP32")
+        features.set_data_from_numpy(np.asarray([history()], dtype=np.float32))
+        for _ in range(6):  # new channels, so the kernel may pick either worker
+            fresh = grpcclient.InferenceServerClient(srv.grpc_address)
+            assert fresh.infer(MODEL, [features]).as_numpy("forecast").shape == (1, 96)
+            fresh.close()
+        sent += 6
+        grpc_stats = client.get_inference_statistics(MODEL, as_json=True)["model_stats"][0]
+        assert int(grpc_stats["inference_count"]) == sent
+        client.close()
+
         # streaming state cannot follow a client across workers: refused, with the reason
         refused = httpx.post(f"{srv.url}/v1/models/{MODEL}/sessions", timeout=10)
         assert refused.status_code == 400
         assert "--workers 1" in refused.json()["error"] and refused.json()["field"] == "model"
 
         # a worker killed outright is replaced, and what it counted stays counted
+        parts = _per_worker(tmp_path)
         victim = next(iter(parts))
         os.kill(victim, signal.SIGKILL)
         _wait(lambda: len(set(_per_worker(tmp_path)) - set(parts)) == 1)

@@ -101,10 +101,13 @@ def test_observe_of_a_model_not_added_still_counts_in_prometheus() -> None:
 
 def test_count_request_by_model_route_and_status() -> None:
     m = Metrics()
+    m.known_names.update({"a", "b"})
     for _ in range(3):
         m.count_request("a", "/v1/predict", 200)
     m.count_request("a", "/v1/predict", 422)
     m.count_request("b", "/v2/infer", 200)
+    m.count_request("random-404-name", "/v2/infer", 404)  # not a label of its own: "unknown"
+    m.count_request("", "/v2", 200)
     samples = _samples(m)
 
     def total(model: str, route: str, status: str) -> float:
@@ -113,7 +116,9 @@ def test_count_request_by_model_route_and_status() -> None:
     assert total("a", "/v1/predict", "200") == 3
     assert total("a", "/v1/predict", "422") == 1
     assert total("b", "/v2/infer", "200") == 1
-    assert sum(v for (name, _), v in samples.items() if name == "rnn_serve_requests_total") == 5
+    assert total("unknown", "/v2/infer", "404") == 1
+    assert total("", "/v2", "200") == 1
+    assert sum(v for (name, _), v in samples.items() if name == "rnn_serve_requests_total") == 7
 
 
 def test_in_flight_gauge_reads_the_activity_counter(monkeypatch: pytest.MonkeyPatch) -> None:

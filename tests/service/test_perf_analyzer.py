@@ -1,0 +1,131 @@
+"""Triton's perf_analyzer as users run it, over HTTP and gRPC, against a real server on every model.
+
+perf_analyzer ships in the ``tritonclient[all]==2.41.0`` wheel (``bin/perf_analyzer``). It is
+installed on first use into a venv of its own under ``.cache/perf_analyzer/`` (gitignored), with
+``nvidia-cuda-runtime-cu12`` for the ``libcudart`` it links (no GPU is used); the system library
+``libb64-0d`` comes from ``make system-deps``. The test skips, saying why, only when that install
+cannot be made (no registry) or the binary cannot start.
+
+Every run uses perf_analyzer's DEFAULT data (random bytes: NaN and Inf included, which V2 passes
+to the model as Triton does), short windows and a loose stability rule so it finishes quickly:
+what is checked is that it works, not how fast. The plain models must not be measured in
+sequence mode, the ``-stream`` models must be; the server-side statistics it prints must add up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import REPO_ROOT, Server, run_server
+from tests.service.tiny_models import MODEL_NAMES
+
+VERSION = "2.41.0"
+VENV = REPO_ROOT / ".cache" / "perf_analyzer" / "venv"
+BINARY = VENV / "bin" / "perf_analyzer"
+CUDA_LIB = VENV / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages" / "nvidia" / (
+    "cuda_runtime/lib")
+INSTALLED = VENV / f".installed-{VERSION}"
+#: short windows, few trials, any spread accepted: a functional check, seconds per model
+QUICK = ["-p", "100", "--max-trials", "10", "--stability-percentage", "999"]
+#: the free time axis of each -stream model, and sentiment's, need a shape (as any dynamic axis does)
+SHAPES = {"sentiment": ["--shape", "tokens:20"], "keywords": ["--shape", "features:20,40"],
+          "forecast": ["--shape", "history:24,7"]}
+STREAMS = tuple(f"{name}-stream" for name in MODEL_NAMES)
+
+
+def _install() -> None:
+    """The cached venv, made once; a half-made one (no marker) is made again."""
+    if INSTALLED.exists():
+        return
+    steps = [[sys.executable, "-m", "venv", "--clear", str(VENV)],
+             [str(VENV / "bin" / "pip"), "install", "-q", f"tritonclient[all]=={VERSION}", "nvidia-cuda-runtime-cu12"]]
+    for step in steps:
+        proc = subprocess.run(step, capture_output=True, text=True, timeout=900, check=False)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot install perf_analyzer ({' '.join(step[-3:])}): {proc.stderr.strip()[-500:]}")
+    INSTALLED.touch()
+
+
+@pytest.fixture(scope="module")
+def perf_analyzer() -> dict[str, str]:
+    """The environment perf_analyzer runs in; skips when it cannot be installed or started."""
+    _install()
+    env = {**os.environ, "LD_LIBRARY_PATH": f"{CUDA_LIB}:{os.environ.get('LD_LIBRARY_PATH', '')}"}
+    proc = subprocess.run([str(BINARY), "--version"], capture_output=True, text=True, env=env, timeout=60, check=False)
+    if "error while loading shared libraries" in proc.stderr:
+        pytest.skip(f"perf_analyzer cannot start (make system-deps installs libb64-0d): {proc.stderr.strip()}")
+    return env
+
+
+@pytest.fixture(scope="module")
+def pa_server(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with run_server(tiny_repo, grpc=True, log_dir=tmp_path_factory.mktemp("pa-logs"), ready_path="/v2/health/ready",
+                    ) as srv:
+        yield srv
+
+
+def run(env: dict[str, str], server: Server, model: str, protocol: str, *load: str) -> str:
+    url = server.grpc_address if protocol == "grpc" else server.url.removeprefix("http://")
+    cmd = [str(BINARY), "-m", model, "-i", protocol, "-u", str(url), *SHAPES[model.split("-")[0]], *QUICK, *load]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{' '.join(cmd)}\n{out}\n--- server log ---\n{server.log()[-3000:]}"
+    assert not re.search(r"error|failed", out, re.IGNORECASE), out
+    return out
+
+
+def server_stats(out: str) -> list[dict[str, float]]:
+    """The ``Server:`` block of each load level: counts and the phases of the average request."""
+    levels = []
+    for block in re.findall(r"  Server: \n(.*?Avg request latency: [^\n]*)", out, re.DOTALL):
+        stats = {key: float(re.search(rf"{label}: (\d+)", block).group(1))  # type: ignore[union-attr]
+                 for key, label in (("inference", "Inference count"), ("execution", "Execution count"),
+                                    ("success", "Successful request count"))}
+        for phase in ("queue", "compute input", "compute infer", "compute output"):
+            stats[phase] = float(re.search(rf"{phase} (\d+) usec", block).group(1))  # type: ignore[union-attr]
+        levels.append(stats)
+    return levels
+
+
+def check(out: str, levels: int, sequences: bool) -> None:
+    stats = server_stats(out)
+    assert len(stats) == levels, out
+    assert ("Sequence count:" in out) == sequences, out
+    for level in stats:
+        assert level["success"] > 0 and level["inference"] == level["success"], out  # batch 1: one row each
+        # perf_analyzer reads the statistics before and after a window; a run counts as an execution
+        # when it ends, its requests as successes a moment later, so a window edge may split the two
+        # by the requests in flight (at most the concurrency, 2)
+        assert 1 <= level["execution"] <= level["inference"] + 2, out
+        if sequences:  # each step runs the step model once: never merged with another
+            assert abs(level["execution"] - level["inference"]) <= 2, out
+        assert level["compute infer"] > 0 and level["compute input"] > 0, out
+        assert level["compute output"] == 0, out  # V2 encodes after the timing ends (docs/v2.md)
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+@pytest.mark.parametrize("model", [*MODEL_NAMES, *STREAMS])
+def test_concurrency_range_default_data(perf_analyzer: dict[str, str], pa_server: Server, model: str,
+                                        protocol: str) -> None:
+    out = run(perf_analyzer, pa_server, model, protocol, "--concurrency-range", "1:2")
+    check(out, levels=2, sequences=model.endswith("-stream"))
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+@pytest.mark.parametrize("model", ["sentiment-gru", "forecast-lstm", "keywords-gru-stream"])
+def test_request_rate_range(perf_analyzer: dict[str, str], pa_server: Server, model: str, protocol: str) -> None:
+    out = run(perf_analyzer, pa_server, model, protocol, "--request-rate-range", "100:200:100")
+    check(out, levels=2, sequences=model.endswith("-stream"))
+
+
+def test_grpc_streaming_sequences(perf_analyzer: dict[str, str], pa_server: Server) -> None:
+    """``--streaming`` sends each sequence over ModelStreamInfer, one request at a time."""
+    out = run(perf_analyzer, pa_server, "forecast-gru-stream", "grpc", "--streaming", "--concurrency-range", "2")
+    check(out, levels=1, sequences=True)
