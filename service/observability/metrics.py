@@ -127,9 +127,7 @@ class Metrics:
 
     def register(self, collector: Collector) -> None:
         """A view computed at scrape time (its sources already add up over the workers)."""
-        self.registry.register(collector)
-        if self._exposed is not self.registry:
-            self._exposed.register(collector)
+        self._exposed.register(collector)
 
     def render(self) -> bytes:
         return generate_latest(self._exposed)

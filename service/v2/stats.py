@@ -29,8 +29,8 @@ GAUGE_SLOTS = (_DEPTH,)
 class ModelStats:
     """One model's counters; ``ModelStats()`` alone is private to its process (tests, tools)."""
 
-    def __init__(self, name: str = "") -> None:
-        self._slab = COUNTERS.slab(name or "model", _BATCHES + 4 * MAX_ROWS)
+    def __init__(self, name: str = "model") -> None:
+        self._slab = COUNTERS.slab(name, _BATCHES + 4 * MAX_ROWS)
         self._v = self._slab.values
 
     def record_success(self, timing: Timing, batch: int) -> None:

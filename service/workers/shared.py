@@ -37,9 +37,15 @@ class Slab:
             self._path: Path | None = None
         else:
             self._path = directory / f"{name}.{os.getpid()}.{kind}"
-            with self._path.open("w+b") as f:
-                f.truncate(8 * size)
-                self._buffer = mmap.mmap(f.fileno(), 8 * size)
+            # Opened without truncating: a second slab of the same name in this process (a reader,
+            # or the same model met twice) maps the same slots instead of zeroing them.
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                if os.fstat(fd).st_size < 8 * size:
+                    os.ftruncate(fd, 8 * size)
+                self._buffer = mmap.mmap(fd, 8 * size)
+            finally:
+                os.close(fd)
         #: this process's slots; ``values[i] += n`` is the whole write path
         self.values = memoryview(self._buffer).cast("q")
 

@@ -210,7 +210,8 @@ def test_whole_requests_fill_a_batch_up_to_max_rows_and_a_bigger_one_rides_alone
 
 
 def test_a_full_queue_refuses_at_once_and_counts_each_refusal(clock: Clock) -> None:
-    batcher, thread, _ = make(clock, queue=2)
+    recorder = Recorder()
+    batcher, thread, _ = make(clock, queue=2, recorder=recorder)
 
     async def go() -> None:
         first = asyncio.ensure_future(batcher.infer(x(0)))
@@ -225,7 +226,7 @@ def test_a_full_queue_refuses_at_once_and_counts_each_refusal(clock: Clock) -> N
         assert (err.status, err.field, err.rule) == (503, "model", "at most 2 queued requests (max_queue_size)")
         assert err.message == "model 'm' is overloaded: 2 requests already queued; retry later"
         assert err.headers == {"Retry-After": "1"}
-        assert batcher.counters.rejected == 2
+        assert batcher.counters.rejected == 2 and recorder.refused == ["queue_full", "queue_full"]
         thread.release()
         await settle()
         thread.release()
@@ -320,7 +321,8 @@ def test_a_member_cancelled_during_a_run_is_skipped_and_the_others_answered(cloc
 
 
 def test_a_request_cancelled_while_queued_is_dropped_unrun(clock: Clock) -> None:
-    batcher, thread, model = make(clock)
+    recorder = Recorder()
+    batcher, thread, model = make(clock, recorder=recorder)
 
     async def go() -> None:
         first = asyncio.ensure_future(batcher.infer(x(0)))
@@ -340,7 +342,7 @@ def test_a_request_cancelled_while_queued_is_dropped_unrun(clock: Clock) -> None
 
     run(go())
     assert [b.tolist() for b in model.batches] == [[[0, 0]], [[8, 8]]]
-    assert batcher.counters.dropped == 1
+    assert batcher.counters.dropped == 1 and recorder.refused == ["client_gone"]
 
 
 class Conn:
@@ -431,7 +433,8 @@ def test_a_lone_request_waits_exactly_the_queue_delay(clock: Clock, delay_us: in
 
 def test_a_gone_client_is_asked_only_after_a_millisecond_in_the_queue(clock: Clock) -> None:
     assert batcher_module.GONE_CHECK_AFTER_NS == 1_000_000
-    batcher, thread, model = make(clock)
+    recorder = Recorder()
+    batcher, thread, model = make(clock, recorder=recorder)
     old, old2, young, fresh_and_here = Conn(gone=True), Conn(gone=True), Conn(gone=True), Conn(gone=False)
 
     async def go() -> None:
@@ -461,7 +464,7 @@ def test_a_gone_client_is_asked_only_after_a_millisecond_in_the_queue(clock: Clo
     run(go())
     assert (old.asked, old2.asked, fresh_and_here.asked, young.asked) == (1, 1, 1, 0)
     assert [b[:, 0].tolist() for b in model.batches] == [[0], [2, 3, 4]]
-    assert batcher.counters.dropped == 2
+    assert batcher.counters.dropped == 2 and recorder.refused == ["client_gone", "client_gone"]
 
 
 def test_exactly_one_millisecond_is_not_yet_old_enough(clock: Clock) -> None:

@@ -3,8 +3,15 @@ prometheus_client's own text parser (values in seconds, counts, help texts, buck
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+from prometheus_client import values
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 from service.observability.metrics import Metrics
 from service.runtime.activity import ACTIVITY
@@ -133,3 +140,56 @@ def test_two_apps_have_separate_registries() -> None:
     a, b = Metrics(), Metrics()
     a.count_request("x", "/r", 200)
     assert not any(name == "rnn_serve_requests_total" for name, _ in _samples(b))
+
+
+class _Fixed(Collector):
+    """A scrape-time view with one known value."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("rnn_serve_fixed", "a fixed value", labels=["k"])
+        family.add_metric(["v"], 3.0)
+        yield family
+
+
+def test_a_registered_collector_is_rendered_once() -> None:
+    m = Metrics()
+    m.register(_Fixed())
+    assert _samples(m)[("rnn_serve_fixed", (("k", "v"),))] == 3.0
+    assert m.render().decode().count("# TYPE rnn_serve_fixed gauge") == 1
+
+
+def test_workers_write_their_own_files_and_any_one_renders_the_sum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Multiprocess mode (``--workers N``): a forked worker's observations and this process's
+    add up in one render; the in-flight gauge is the sum over live processes."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setattr(values, "ValueClass", values.ValueClass)  # undone after the test
+    monkeypatch.setattr(ACTIVITY, "mirror", None)
+    timing = Timing(queue_ns=0, preprocess_ns=MS, inference_ns=2 * MS, postprocess_ns=0, total_ns=3 * MS)
+    pid = os.fork()
+    if pid == 0:  # another worker: one prediction, then gone without running pytest's teardown
+        other = Metrics(multiprocess_dir=tmp_path)
+        other.add_models(["a"])
+        other.observe("a", timing)
+        other.count_request("a", "/v1/models/{name}/predict", 200)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    m = Metrics(multiprocess_dir=tmp_path)
+    m.add_models(["a"])
+    m.register(_Fixed())
+    m.observe("a", timing)
+    m.count_request("a", "/v1/models/{name}/predict", 200)
+    ACTIVITY.enter()
+    try:
+        got = _samples(m)
+    finally:
+        ACTIVITY.leave()
+    assert got[("rnn_serve_latency_seconds_count", (("model", "a"), ("phase", "total")))] == 2
+    assert got[("rnn_serve_latency_seconds_sum", (("model", "a"), ("phase", "inference")))] == pytest.approx(4e-3)
+    route = (("model", "a"), ("route", "/v1/models/{name}/predict"), ("status", "200"))
+    assert got[("rnn_serve_requests_total", route)] == 2
+    assert got[("rnn_serve_fixed", (("k", "v"),))] == 3.0
+    # the dead worker's gauge file still says 0 (it never entered); this process had one in flight
+    assert got[("rnn_serve_requests_in_flight", ())] == 1
+    assert _samples(m)[("rnn_serve_requests_in_flight", ())] == 0  # after leave(): mirrored at once

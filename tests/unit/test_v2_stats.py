@@ -156,3 +156,25 @@ def test_latency_rings_of_two_workers_merge_by_finish_time(tmp_path: Path) -> No
         monkey.undo()
     assert count == 5
     assert sorted(done.tolist()) == [31, 42, 51] and sorted(totals.tolist()) == [1, 1, 2]  # the newest 3
+
+
+def test_a_run_without_merge_time_is_still_listed() -> None:
+    """The runner's fast path records a batch with 0 ns of merge (compute_input): it still counts."""
+    s = ModelStats()
+    s.record_batch(2, 0, 5, 0)
+    assert s.as_triton("m", "1")["batch_stats"] == [
+        {"batch_size": 2, "compute_input": _zero(1, 0), "compute_infer": _zero(1, 5), "compute_output": _zero(1, 0)}
+    ]
+
+
+def test_each_models_stats_are_its_own_file_in_worker_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    space = CounterSpace()
+    space.share(tmp_path)
+    monkeypatch.setattr("service.v2.stats.COUNTERS", space)
+    a, b = ModelStats("a"), ModelStats("b")
+    a.record_failure(4)
+    b.record_failure(6)
+    assert space.directory is not None
+    assert sorted(p.name for p in space.directory.iterdir()) == [f"a.{os.getpid()}.stats", f"b.{os.getpid()}.stats"]
+    assert a.counts["fail"] == [1, 4] and b.counts["fail"] == [1, 6]
+    assert ModelStats("a").counts["fail"] == [1, 4]  # another reader of model a (a worker's view)
