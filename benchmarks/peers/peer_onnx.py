@@ -19,14 +19,15 @@ DATATYPES = {np.dtype(v).name: k for k, v in DTYPES.items()}
 
 
 def session_options() -> ort.SessionOptions:
-    """rnn-serve's defaults: one intra/inter-op thread, all graph optimisations, sequential, CPU
-    arena on, memory patterns off (RNN inputs change shape), warnings off."""
+    """What ``rnn-serve serve`` runs with its default settings (``SessionConfig.from_settings``):
+    one intra/inter-op thread, all graph optimisations, sequential, CPU arena off (the
+    ``cpu_mem_arena`` setting's default), memory patterns off (RNN inputs change shape), warnings off."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.enable_cpu_mem_arena = True
+    opts.enable_cpu_mem_arena = False
     opts.enable_mem_pattern = False
     opts.log_severity_level = 3
     return opts
