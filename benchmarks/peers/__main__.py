@@ -2,9 +2,10 @@
 
 Per model: every framework is started on that one model, pinned to the last CPU; each must
 answer 5 bodies as raw onnxruntime does (else the run aborts); after a discarded warm-up block
-each, rounds of ``wrk`` blocks (c=1, c=8, c=32; wrk on CPU 0) run with the framework order
-shuffled per round, and the raw ``session.run`` once per round while the servers idle; then the
-load tester, open loop, at half the slowest framework's c=8 rate, in shuffled rounds again.
+each, rounds of ``wrk`` blocks (c=1, c=8, c=32; wrk on CPU 0) run, each concurrency through
+every framework in a freshly shuffled order, and the raw ``session.run`` once per round while
+the servers idle; then the load tester, open loop, at half the slowest framework's c=8 rate, in
+shuffled rounds again.
 Prints markdown and writes ``out/peers/PEERS.md`` and ``out/peers/peers.json``.
 """
 
@@ -59,7 +60,8 @@ def run_model(
 ) -> tuple[dict[str, report.Rounds], list[float], float, dict[str, float]]:
     """(per-framework rounds, raw session.run per round, the open-loop rate, idle CPU per framework)."""
     model, rng = model_dir.name, random.Random(args.seed)
-    payloads = measure.bodies(model_dir, args.bodies)
+    payloads, source = measure.bodies(model_dir, args.bodies)
+    _log(f"{model}: {len(payloads)} V2 JSON bodies from {source}")
     expected = measure.raw_outputs(model_dir, payloads[:5])
     cpu = None if server_cpu is None else str(server_cpu)
     with ExitStack() as stack:
@@ -74,15 +76,16 @@ def run_model(
         rounds: dict[str, report.Rounds] = {fw: [] for fw in servers}
         raw: list[float] = []
         for rnd in range(args.rounds):
-            order = list(servers)
-            rng.shuffle(order)
             raw.append(measure.raw_run_ms(model_dir, payloads, args.seconds / 2, server_cpu))
-            for fw in order:
-                row: dict[str, float] = {}
-                for c in (1, 8, 32):
+            rows: dict[str, dict[str, float]] = {fw: {} for fw in servers}
+            for c in (1, 8, 32):  # each concurrency through every framework, so a burst of load hits all alike
+                order = list(servers)
+                rng.shuffle(order)
+                for fw in order:
                     res = measure.wrk_block(servers[fw], model, payloads, c, args.seconds, client_cpu)
-                    row |= {f"c{c}_p50_ms": res["p50_ms"], f"c{c}_rps": res["throughput_rps"]}
-                    row |= {f"c{c}_p99_ms": res["p99_ms"], f"c{c}_cpu_ms": res["cpu_ms"]}
+                    rows[fw] |= {f"c{c}_p50_ms": res["p50_ms"], f"c{c}_rps": res["throughput_rps"]}
+                    rows[fw] |= {f"c{c}_p99_ms": res["p99_ms"], f"c{c}_cpu_ms": res["cpu_ms"]}
+            for fw, row in rows.items():
                 rounds[fw].append(row)
                 _log(f"{model} round {rnd} {fw}: {json.dumps({k: round(v, 3) for k, v in row.items()})}")
         rate = 0.5 * min(report.medians(r)["c8_rps"] for r in rounds.values())
@@ -127,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(cpus)} CPUs, load average {[round(x, 2) for x in load0]} at the start and "
         f"{[round(x, 2) for x in os.getloadavg()]} at the end, {time.monotonic() - started:.0f} s.\n"
         f"Servers on CPU {server_cpu} (taskset), `{wrk_version()}` -t1 on CPU {client_cpu}; {args.rounds} rounds × "
-        f"{args.seconds:g} s blocks per concurrency, framework order shuffled per round; open loop: the load "
+        f"{args.seconds:g} s blocks, each concurrency through every framework in a shuffled order; open loop: the load "
         f"tester at half the slowest c=8 rate, {args.open_loop_seconds:g} s per round; medians over rounds. "
         f"{args.bodies} V2 JSON bodies per model, byte-identical for every framework; onnxruntime "
         f"{onnxruntime.__version__} everywhere. Peers: {json.dumps(versions)}. Idle CPU share of each "

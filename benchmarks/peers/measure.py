@@ -38,11 +38,12 @@ class OutputMismatch(RuntimeError):
     """A framework answered differently from raw onnxruntime on the same tensors."""
 
 
-def bodies(model_dir: Path, n: int) -> list[Payload]:
+def bodies(model_dir: Path, n: int) -> tuple[list[Payload], str]:
     """``n`` V2 JSON bodies for the package ``model_dir``, built by the load tester from held-out
-    examples (seed 0): exactly the bytes the load tester sends, and the bytes every framework gets."""
+    examples (seed 0): exactly the bytes the load tester sends, and the bytes every framework gets;
+    and where the examples came from."""
     examples = load_examples(task_of(model_dir.name), None, max_items=n, seed=0)
-    return v2_payloads(examples, model_dir.name, None, model_dir.parent)[0]
+    return v2_payloads(examples, model_dir.name, None, model_dir.parent)[0], examples.source
 
 
 def _session(model_dir: Path) -> Any:
