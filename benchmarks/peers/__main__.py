@@ -85,6 +85,7 @@ def run_model(
                     res = measure.wrk_block(servers[fw], model, payloads, c, args.seconds, client_cpu)
                     rows[fw] |= {f"c{c}_p50_ms": res["p50_ms"], f"c{c}_rps": res["throughput_rps"]}
                     rows[fw] |= {f"c{c}_p99_ms": res["p99_ms"], f"c{c}_cpu_ms": res["cpu_ms"]}
+                    rows[fw][f"c{c}_errors"] = res["errors"]
             for fw, row in rows.items():
                 rounds[fw].append(row)
                 _log(f"{model} round {rnd} {fw}: {json.dumps({k: round(v, 3) for k, v in row.items()})}")
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{onnxruntime.__version__} everywhere. Peers: {json.dumps(versions)}. Idle CPU share of each "
         f"server: {json.dumps({m: {f: round(v, 3) for f, v in d.items()} for m, d in idle.items()})}."
     )
-    text = report.report(summary, rates, header)
+    text = report.report(summary, rates, header + "\n" + report.errors(results))
     print(text)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "PEERS.md").write_text(text)

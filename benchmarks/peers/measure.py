@@ -130,9 +130,10 @@ def wrk_block(
     elapsed = time.perf_counter() - started
     cpu1 = tree_cpu_s(server.pid)
     requests = max(1.0, res["throughput_rps"] * max(1, round(seconds)))
-    if res["errors"] or res["socket_errors"]:
-        raise RuntimeError(f"{server.key} {model} c={concurrency}: {res['errors']:.0f} errors, {res!r}")
-    return {**res, "cpu_ms": (cpu1 - cpu0) * 1e3 / requests, "elapsed_s": elapsed}
+    # Counted, not fatal: the answers were checked before, and a stall of this shared machine past
+    # wrk's 2-s timeout must not end a run; the report lists every error.
+    errors = res["errors"] + res["socket_errors"]
+    return {**res, "errors": errors, "cpu_ms": (cpu1 - cpu0) * 1e3 / requests, "elapsed_s": elapsed}
 
 
 def open_loop(

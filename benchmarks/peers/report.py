@@ -46,6 +46,19 @@ def summarise(results: Results, raw_ms: dict[str, list[float]]) -> dict[str, dic
     return out
 
 
+def errors(results: Results) -> str:
+    """One line: every block that had failed requests (non-2xx or socket errors), or that none had."""
+    found = [
+        f"{model} {fw} round {i} {key.removesuffix('_errors')}: {row[key]:.0f}"
+        for model, frameworks in results.items()
+        for fw, rounds in frameworks.items()
+        for i, row in enumerate(rounds)
+        for key in sorted(row)
+        if key.endswith("errors") and row[key]
+    ]
+    return "Failed requests: " + ("; ".join(found) if found else "none") + "."
+
+
 def _cell(row: dict[str, float], key: str, fmt: str) -> str:
     return format(row[key], fmt) if key in row else "—"
 

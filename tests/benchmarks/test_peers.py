@@ -115,3 +115,10 @@ def test_cli_defaults_and_quick() -> None:
     assert args.frameworks == list(LABELS)
     quick = cli.parse_args(["--quick", "--models", "forecast-gru"])
     assert (quick.rounds, quick.seconds, quick.models) == (1, 1.0, ["forecast-gru"])
+
+
+def test_errors_lists_every_failed_block() -> None:
+    clean: report.Results = {"m": {"litserve": [{"c1_errors": 0.0, "ol_errors": 0.0}]}}
+    assert report.errors(clean) == "Failed requests: none."
+    bad: report.Results = {"m": {"litserve": [{"c1_errors": 0.0}, {"c32_errors": 3.0, "ol_errors": 1.0}]}}
+    assert report.errors(bad) == "Failed requests: m litserve round 1 c32: 3; m litserve round 1 ol: 1."
