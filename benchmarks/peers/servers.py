@@ -8,11 +8,14 @@ venvs under ``.peers/`` with the repository root on ``PYTHONPATH`` for the runti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -90,7 +93,31 @@ def _process(cmd: list[str], port: int, ready_path: str, cpu: str | None, log: P
     try:
         yield proc.pid
     finally:
+        family = tree_pids(proc.pid)[1:]  # LitServe's API server and worker outlive a stopped parent
         stop(proc)
+        stop_pids(family)
+
+
+def alive(pid: int) -> bool:
+    """Running (not exited, not a zombie waiting for its new parent to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_pids(pids: list[int], timeout: float = 10.0) -> None:
+    """SIGTERM each of ``pids`` (not our children: they may have been re-parented), then SIGKILL
+    whichever is still there after ``timeout``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while (pids := [p for p in pids if alive(p)]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not pids:
+            return
 
 
 def _mlserver_folder(folder: Path, model_dir: Path, batching: bool) -> int:

@@ -81,19 +81,19 @@ def create(peer: str, root: Path = PEERS_DIR, force: bool = False) -> Path:
     pip = [str(python_of(peer, root)), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     print(f"{peer}: pip install {' '.join(requirements(peer))}", flush=True)
     subprocess.run([*pip, *requirements(peer)], check=True)
-    if "torch" in versions_with_torch(peer, root):
+    if has_torch(peer, root):
         raise SystemExit(f"{peer}: the install pulled in torch; the peers must run without it")
     (folder / MARKER).write_text(json.dumps({"requirements": requirements(peer), "versions": versions(peer, root)}))
     print(f"{peer}: ready ({folder}): {versions(peer, root)}")
     return folder
 
 
-def versions_with_torch(peer: str, root: Path = PEERS_DIR) -> list[str]:
-    """The installed distributions of the venv whose name is torch (empty when clean)."""
+def has_torch(peer: str, root: Path = PEERS_DIR) -> bool:
+    """Whether the peer's venv holds a distribution named torch."""
     done = subprocess.run(
         [str(python_of(peer, root)), "-m", "pip", "list", "--format=json"], check=True, capture_output=True, text=True
     )
-    return [d["name"] for d in json.loads(done.stdout) if d["name"].lower() == "torch"]
+    return any(d["name"].lower() == "torch" for d in json.loads(done.stdout))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ import pytest
 
 from benchmarks.peers import __main__ as cli
 from benchmarks.peers import measure, peer_onnx, report, venvs
-from benchmarks.peers.servers import BASELINE, HERE, LABELS, tree_cpu_s, tree_pids
+from benchmarks.peers.servers import BASELINE, HERE, LABELS, alive, stop_pids, tree_cpu_s, tree_pids
 from service.runtime.sessions import SessionConfig, session_options
 from service.settings import Settings
 
@@ -122,3 +122,21 @@ def test_errors_lists_every_failed_block() -> None:
     assert report.errors(clean) == "Failed requests: none."
     bad: report.Results = {"m": {"litserve": [{"c1_errors": 0.0}, {"c32_errors": 3.0, "ol_errors": 1.0}]}}
     assert report.errors(bad) == "Failed requests: m litserve round 1 c32: 3; m litserve round 1 ol: 1."
+
+
+def test_stop_pids_ends_a_whole_tree() -> None:
+    """The launcher stops a server's descendants too (LitServe's would outlive their parent)."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, time\nsubprocess.Popen(['sleep', '60'])\ntime.sleep(60)"]
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while len(family := tree_pids(parent.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(family) == 2
+        stop_pids(family, timeout=5)
+        assert parent.wait(timeout=5) is not None
+        assert not any(Path(f"/proc/{p}/cmdline").exists() and alive(p) for p in family)
+    finally:
+        parent.kill()
+        parent.wait()
