@@ -2,13 +2,13 @@
 verification, evaluation and the benchmarks all call :func:`open_session`, so a measured figure
 and a served answer come from sessions built with the same options.
 
-The CPU memory arena is on by default. It keeps the peak memory of the largest request a
-session ever ran, which made one 100,000-token request cost hundreds of MB for good; now that
-every entry point refuses sequences over the model's ``max_sequence_length``, that peak is the
-largest *legal* request's, and there the arena costs no more memory than plain allocation while
-large batches run faster (``python -m benchmarks.bench_arena`` prints both, per model). Memory
-patterns (allocation plans cached per input shape) are off: RNN inputs change shape with every
-request.
+The CPU memory arena is off by default, as the ``cpu_mem_arena`` setting's default, so that a
+server's memory follows its current load rather than the largest request it ever ran (one
+100,000-token request once cost hundreds of MB for good). Every entry point now refuses
+sequences over the model's ``max_sequence_length``, so with the arena on the peak is the largest
+*legal* request's, and large keywords batches run faster: turn it on where big batches dominate
+(``python -m benchmarks.bench_arena`` prints both, per model). Memory patterns (allocation plans
+cached per input shape) are off: RNN inputs change shape with every request.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class SessionConfig:
     intra_op_threads: int = 1
     inter_op_threads: int = 1
     graph_optimization_level: GraphOptimization = "all"
-    cpu_mem_arena: bool = True
+    cpu_mem_arena: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionConfig:
