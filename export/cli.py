@@ -112,7 +112,8 @@ def evaluate_main(argv: list[str]) -> int:
         "--data",
         type=Path,
         default=None,
-        help="GLUE-format tsv / folder of {digit}_{speaker}_{index}.wav / ETT-format csv "
+        help="sentiment: GLUE tsv or '<label> <sentence>' file, or a folder of them (default: the held-out "
+        "test sentences); keywords: folder of {digit}_{speaker}_{index}.wav; forecast: ETT-format csv "
         "(default: the task's file in ../shared/data)",
     )
     p.add_argument(
@@ -127,7 +128,7 @@ def evaluate_main(argv: list[str]) -> int:
 
     try:
         task = read_package(a.model).task
-        data = a.data or (DEFAULT_DATA[task] / "dev.tsv" if task == "sentiment" else DEFAULT_DATA[task])
+        data = a.data or (None if task == "sentiment" else DEFAULT_DATA[task])
         print(json.dumps(evaluate_package(a.model, data, a.rows)))
     except (PackageError, ValueError, OSError) as exc:
         print(f"rnn-serve evaluate: {exc}", file=sys.stderr)

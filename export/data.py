@@ -6,7 +6,9 @@ it never saw (GLUE dev, FSDD takes 0–4, another ETT file) with ``rnn-serve eva
 
 Splits (all fixed, so every seed and both cells see the same examples):
 
-* sentiment: ``train.tsv`` minus a seeded 5 % → train; that 5 % → test; ``dev.tsv`` → validation.
+* sentiment: split by SENTENCE, 75/10/15 (seed 1234); train on the GLUE phrases of the train
+  sentences that occur in no held-out sentence; validate and test on whole sentences
+  (``export/sst.py`` says why: a row-level split leaks).
 * keywords: by take index: 5–9 → test, 10–14 → validation, 15–49 → train (every speaker in all).
 * forecast: ETTh1 rows 0–8639 train, 8640–11519 validation, 11520–14399 test; validation and test
   windows start ``lookback`` rows earlier so their first forecast has a full look-back.
@@ -22,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from export.sst import sentiment_splits
 from service.package import ForecastPreprocessing, KeywordsPreprocessing, SentimentPreprocessing
 from service.preprocess.audio import decode_wav, log_mel
 from service.preprocess.series import fit_stats, normalize
@@ -29,12 +32,10 @@ from service.preprocess.text import Vocabulary, tokenize
 
 #: repo root / .. / shared / data — CI puts a copy of shared/ beside the clone.
 DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SST2_DIR = DATA_ROOT / "sentiment" / "sst2_glue"
+SENTIMENT_DIR = DATA_ROOT / "sentiment"  # sst2_glue/ (training phrases) + sst2_sentences/
 FSDD_DIR = DATA_ROOT / "keyword_spotting" / "fsdd" / "recordings"
 ETTH1_CSV = DATA_ROOT / "timeseries" / "ett" / "ETTh1.csv"
 
-SPLIT_SEED = 1234  # the split never depends on the training seed
-SENTIMENT_TEST_FRACTION = 0.05
 KEYWORD_TEST_TAKES = range(5, 10)
 KEYWORD_VAL_TAKES = range(10, 15)
 ETT_VARIABLES = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
@@ -43,24 +44,7 @@ ETT_BORDERS = {"train": (0, 8640), "val": (8640, 11520), "test": (11520, 14400)}
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
-# ---------------------------------------------------------------- sentiment (GLUE-format tsv)
-
-
-def read_glue_tsv(path: Path) -> tuple[list[str], np.ndarray]:
-    """``sentence<TAB>label`` with a header → (texts, labels int64). Trailing spaces stripped."""
-    texts: list[str] = []
-    labels: list[int] = []
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header[:2]] != ["sentence", "label"]:
-            raise ValueError(f"{path}: expected a GLUE header 'sentence<TAB>label', got {header}")
-        for row in reader:
-            if len(row) < 2:
-                continue
-            texts.append(row[0].strip())
-            labels.append(int(row[1]))
-    return texts, np.asarray(labels, dtype=np.int64)
+# ---------------------------------------------------------------- sentiment (GLUE tsv + sentence file)
 
 
 def encode_texts(texts: list[str], vocab: Vocabulary, max_tokens: int) -> list[np.ndarray]:
@@ -70,26 +54,6 @@ def encode_texts(texts: list[str], vocab: Vocabulary, max_tokens: int) -> list[n
         ids = vocab.encode(tokenize(text))[:max_tokens]
         out.append(ids if ids.size else np.array([vocab.index[Vocabulary.UNK]], dtype=np.int64))
     return out
-
-
-@dataclass
-class SentimentSplits:
-    train: tuple[list[str], np.ndarray]
-    val: tuple[list[str], np.ndarray]
-    test: tuple[list[str], np.ndarray]
-
-
-def sentiment_splits(folder: Path = SST2_DIR) -> SentimentSplits:
-    """``dev.tsv`` validates; a fixed seeded 5 % of ``train.tsv`` is the test split."""
-    texts, labels = read_glue_tsv(folder / "train.tsv")
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(texts))
-    n_test = round(SENTIMENT_TEST_FRACTION * len(texts))
-    test_idx, train_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
-
-    def pick(idx: np.ndarray) -> tuple[list[str], np.ndarray]:
-        return [texts[i] for i in idx], labels[idx]
-
-    return SentimentSplits(pick(train_idx), read_glue_tsv(folder / "dev.tsv"), pick(test_idx))
 
 
 # ---------------------------------------------------------------- keywords (FSDD wav folder)
@@ -218,7 +182,7 @@ def forecast_splits(path: Path = ETTH1_CSV, lookback: int = 96, horizon: int = 9
 # ---------------------------------------------------------------- one entry point per task
 
 TASKS = ("sentiment", "keywords", "forecast")
-DEFAULT_DATA = {"sentiment": SST2_DIR, "keywords": FSDD_DIR, "forecast": ETTH1_CSV}
+DEFAULT_DATA = {"sentiment": SENTIMENT_DIR, "keywords": FSDD_DIR, "forecast": ETTH1_CSV}
 
 
 @dataclass

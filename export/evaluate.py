@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from export.data import encode_texts, keyword_folder, read_ett_csv, read_glue_tsv, windows
+from export.data import SENTIMENT_DIR, encode_texts, keyword_folder, read_ett_csv, windows
 from export.metrics import task_metrics
+from export.sst import SPLIT_SEED, held_out_sentences, read_sentences
 from service.package import (
     MODEL_FILE,
     ForecastPreprocessing,
@@ -47,19 +48,27 @@ def run_outputs(session: ort.InferenceSession, task: str, xs: Any, batch_size: i
     return result
 
 
-def load_eval_data(
-    folder: Path, package: ModelPackage, data: Path, rows: slice | None = None
-) -> tuple[Any, np.ndarray]:
-    """Read ``data`` (GLUE tsv / FSDD folder / ETT csv) and preprocess it with the package config.
+#: what ``evaluate`` scores a sentiment package on when no ``--data`` is given
+HELD_OUT_TEST = f"held-out test sentences of {SENTIMENT_DIR}/sst2_sentences (split seed {SPLIT_SEED})"
 
-    ``rows`` restricts an ETT csv to a row range first (e.g. the test months); look-back windows
-    are taken inside that range.
+
+def load_eval_data(
+    folder: Path, package: ModelPackage, data: Path | None, rows: slice | None = None
+) -> tuple[Any, np.ndarray]:
+    """Read ``data`` and preprocess it with the package config.
+
+    ``data``: sentiment — a GLUE tsv or ``<label> <sentence>`` file, or a folder of them (``None``:
+    the held-out test sentences, never trained on in any form); keywords — an FSDD folder;
+    forecast — an ETT csv. ``rows`` restricts an ETT csv to a row range first (e.g. the test
+    months); look-back windows are taken inside that range.
     """
     pre = package.preprocessing
     if isinstance(pre, SentimentPreprocessing):
-        texts, labels = read_glue_tsv(data)
+        texts, labels = read_sentences(data) if data is not None else held_out_sentences(SENTIMENT_DIR)[2]
         vocab = Vocabulary.load(Path(folder) / pre.vocab_file)
         return encode_texts(texts, vocab, pre.max_tokens), labels
+    if data is None:
+        raise ValueError(f"{package.task}: --data is required")
     if isinstance(pre, KeywordsPreprocessing):
         return keyword_folder(data, pre)
     assert isinstance(pre, ForecastPreprocessing)
@@ -75,10 +84,11 @@ def target_std(package: ModelPackage) -> float:
     return pre.std[pre.variables.index(pre.target)] if isinstance(pre, ForecastPreprocessing) else 1.0
 
 
-def evaluate_package(folder: Path, data: Path, rows: slice | None = None, threads: int = 1) -> dict[str, Any]:
+def evaluate_package(folder: Path, data: Path | None, rows: slice | None = None, threads: int = 1) -> dict[str, Any]:
     """Metrics of the package on ``data`` plus ``n_examples`` (one JSON-able dict)."""
     session, package = open_package(folder, threads)
-    xs, ys = load_eval_data(folder, package, Path(data), rows)
+    xs, ys = load_eval_data(folder, package, Path(data) if data is not None else None, rows)
     outputs = run_outputs(session, package.task, xs)
     metrics = task_metrics(package.task, outputs, ys, target_std(package))
-    return {"model": package.name, "data": str(data), **metrics, "n_examples": len(ys)}
+    source = str(data) if data is not None else HELD_OUT_TEST
+    return {"model": package.name, "data": source, **metrics, "n_examples": len(ys)}

@@ -33,16 +33,31 @@ class SentimentNet(nn.Module):
 
     The packed sequence makes the RNN stop at each row's own length, so a right-padded batch gives
     exactly what each row gives alone; the legacy exporter turns it into the ONNX ``sequence_lens``.
+    ``word_dropout`` replaces that share of the training tokens by ``<unk>`` (id 1): sentences never
+    seen in training are full of rare or unknown words, and the net should not hinge on any one word.
+    It acts in training only, so the exported graphs (which call ``embed`` directly) do not see it.
     """
 
-    def __init__(self, cell: str, vocab_size: int, embed_dim: int, hidden: int, layers: int, dropout: float) -> None:
+    def __init__(
+        self,
+        cell: str,
+        vocab_size: int,
+        embed_dim: int,
+        hidden: int,
+        layers: int,
+        dropout: float,
+        word_dropout: float = 0.0,
+    ) -> None:
         super().__init__()
+        self.word_dropout = word_dropout
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.rnn = make_rnn(cell, embed_dim, hidden, layers, dropout)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, 2)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.training and self.word_dropout > 0:
+            tokens = tokens.masked_fill((torch.rand(tokens.shape) < self.word_dropout) & (tokens > 0), 1)
         x = self.drop(self.embed(tokens))
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, state = self.rnn(packed)

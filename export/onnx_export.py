@@ -24,7 +24,7 @@ from torch import nn
 
 from export.data import DIGITS, TaskData
 from export.evaluate import run_outputs
-from export.metrics import SELECT_BY, task_metrics
+from export.metrics import SELECT_BY, bootstrap_ci, task_metrics
 from export.nets import last_hidden
 from export.step import STEP_FILE, build_step
 from export.train import load_checkpoint, predict, to_inputs
@@ -169,7 +169,8 @@ def export_run(run_dir: Path, out: Path, data: TaskData, version: str = "1", see
         )
         ref = xs_test[:N_REFERENCE]
         save_reference(tmp / REFERENCE_FILE, task, ref, predict(model, task, ref, batch_size=N_REFERENCE))
-        served = task_metrics(task, run_outputs(open_session(onnx_path), task, xs_test), ys_test, data.target_std)
+        test_outputs = run_outputs(open_session(onnx_path), task, xs_test)
+        served = task_metrics(task, test_outputs, ys_test, data.target_std)
         assets = {REFERENCE_FILE: tmp / REFERENCE_FILE, STEP_FILE: step_path}
         if task == "sentiment":
             (tmp / "vocab.txt").write_text("".join(t + "\n" for t in ckpt["vocab"]), encoding="utf-8")
@@ -209,6 +210,7 @@ def export_run(run_dir: Path, out: Path, data: TaskData, version: str = "1", see
                     for r in results
                 ],
                 "padding_max_abs_diff": padding_diff,
+                "test_ci95": bootstrap_ci(test_outputs, ys_test) if task == "sentiment" else None,
             },
             parameter_count=best["parameter_count"],
             onnx_sha256="",

@@ -20,6 +20,7 @@ import numpy as np
 
 from export.benchmarks import forecast_baselines, interleaved_latency, latency_input
 from export.data import load_task
+from export.report import served_with_ci
 from service.package import read_package
 
 METRICS = {
@@ -76,6 +77,7 @@ def summarise(task: str, cell: str, runs: list[dict[str, Any]], package_dir: Pat
             "seed": package.training.get("served_seed"),
             "test": package.metrics,
             "parity_max_abs_diff": package.parity.max_abs_diff if package.parity else None,
+            "test_ci95": package.training.get("test_ci95"),
         },
     }
 
@@ -116,6 +118,11 @@ def ms(s: dict[str, float]) -> str:
     return f"{s['mean']:.4f} ± {s['std']:.4f}"
 
 
+def _below(s: dict[str, Any], level: float) -> bool:
+    """Whether both cells' mean test F1 is more than 2 points under the claimed ``level``."""
+    return all(s[cell]["test"]["f1"]["mean"] < level - 0.02 for cell in ("lstm", "gru"))
+
+
 def claims(res: dict[str, Any]) -> list[dict[str, str]]:
     t, lat = res["tasks"], res["latency"]
     rows: list[dict[str, str]] = []
@@ -126,8 +133,10 @@ def claims(res: dict[str, Any]) -> list[dict[str, str]]:
             {
                 "claim": "sentiment F1: LSTM 0.92 vs GRU 0.91",
                 "claimed": "LSTM 0.92, GRU 0.91",
-                "measured": f"LSTM {ms(s['lstm']['test']['f1'])}, GRU {ms(s['gru']['test']['f1'])}",
-                "verdict": v,
+                "measured": f"on unseen test sentences: LSTM {ms(s['lstm']['test']['f1'])}, "
+                f"GRU {ms(s['gru']['test']['f1'])} over seeds; served "
+                + "; ".join(f"{cell.upper()} {served_with_ci(s[cell]['served'])}" for cell in ("lstm", "gru")),
+                "verdict": v + "; both far below the claimed level" if _below(s, 0.91) else v,
             }
         )
         speed = 1 - s["gru"]["seconds_per_epoch"]["mean"] / s["lstm"]["seconds_per_epoch"]["mean"]
@@ -229,6 +238,8 @@ def write_results(
         kept = [t for t in old.get("tasks", {}) if t not in tasks]
         for key in ("tasks", "latency", "baselines"):
             res[key].update({t: v for t, v in old.get(key, {}).items() if t in kept})
+        if "sweeps" in old:  # written by export/sweep_size.py, not by this run
+            res["sweeps"] = old["sweeps"]
         if kept:
             res["kept_from_previous"] = {
                 "tasks": kept,

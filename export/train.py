@@ -29,6 +29,7 @@ class Config:
     layers: int = 1  # one layer keeps `make models` within ~25 min on 2 cores; the claims are per cell
     embed_dim: int = 64  # sentiment only: SST-2 phrases are short, 64-d embeddings suffice
     dropout: float = 0.1  # light regularisation; SST-2 overfits within a few epochs
+    word_dropout: float = 0.0  # sentiment only: share of training tokens replaced by <unk> (nets.SentimentNet)
     lr: float = 3e-3  # Adam; decays by cosine to lr * lr_floor over the run
     lr_floor: float = 0.05
     weight_decay: float = 0.0
@@ -41,7 +42,10 @@ class Config:
 
 #: per-task settings that differ from the defaults above (same for both cells)
 TASK_CONFIG: dict[str, dict[str, Any]] = {
-    "sentiment": {"epochs": 5, "batch_size": 64},  # ~10 s/epoch; validation accuracy flattens by epoch 4–5
+    # ~15 s/epoch. Chosen on the validation SENTENCES (seed 0, both cells; docs/results.md): dropout
+    # 0.3 + word dropout 0.2 + 8 epochs scored 83.2 % mean vs 81.7 % for the former 0.1 / 0 / 5;
+    # 128-d embeddings and dropout 0.5 + word dropout 0.3 did not help.
+    "sentiment": {"epochs": 8, "batch_size": 64, "dropout": 0.3, "word_dropout": 0.2},
     "keywords": {"epochs": 25, "batch_size": 32},  # 2,100 clips: ~2 s/epoch, needs many passes
     "forecast": {"epochs": 5, "batch_size": 64, "lr": 1e-3},  # overfits after 1–3 epochs; best epoch is kept
 }
@@ -54,7 +58,9 @@ def task_config(task: str, **overrides: Any) -> Config:
 def build_model(task: str, cell: str, cfg: Config, data_shape: dict[str, int]) -> nn.Module:
     """The net for ``task``; ``data_shape`` holds what the data decides (vocab size, ...)."""
     if task == "sentiment":
-        return SentimentNet(cell, data_shape["vocab_size"], cfg.embed_dim, cfg.hidden, cfg.layers, cfg.dropout)
+        return SentimentNet(
+            cell, data_shape["vocab_size"], cfg.embed_dim, cfg.hidden, cfg.layers, cfg.dropout, cfg.word_dropout
+        )
     if task == "keywords":
         return KeywordNet(cell, data_shape["n_mels"], cfg.hidden, cfg.layers, cfg.dropout)
     return ForecastNet(cell, data_shape["n_vars"], data_shape["horizon"], cfg.hidden, cfg.layers, cfg.dropout)

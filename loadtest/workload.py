@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from export.data import DATA_ROOT, ETT_BORDERS, KEYWORD_TEST_TAKES, list_fsdd, read_ett_csv, read_glue_tsv
+from export.data import DATA_ROOT, ETT_BORDERS, KEYWORD_TEST_TAKES, list_fsdd, read_ett_csv
+from export.sst import read_glue_tsv
 
 #: ``../shared/data`` next to the repository (CI puts a copy of ``shared/`` beside the clone).
 SHARED_DATA = DATA_ROOT

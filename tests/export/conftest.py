@@ -38,6 +38,42 @@ def write_glue_tsv(path: Path, n: int, seed: int) -> Path:
     return path
 
 
+def make_sentences(n: int, seed: int) -> list[tuple[int, str]]:
+    """Labelled 6–12-token sentences; the label decides which sentiment word one of them is."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        label = int(rng.integers(2))
+        words = list(rng.choice(FILLER, size=int(rng.integers(5, 12))))
+        words.insert(int(rng.integers(len(words) + 1)), str(rng.choice(POSITIVE if label else NEGATIVE)))
+        out.append((label, " ".join(words)))
+    return out
+
+
+def write_sentiment_root(root: Path, n_sentences: int, seed: int) -> Path:
+    """The shared-data layout in miniature: a ``<label> <sentence>`` file of parent sentences, and
+    GLUE ``train.tsv``/``dev.tsv`` of their phrases (each whole sentence plus three random spans),
+    plus phrases of no sentence at all, which the split must drop."""
+    rng = np.random.default_rng(seed)
+    sentences = make_sentences(n_sentences, seed)
+    (root / "sst2_sentences").mkdir(parents=True)
+    (root / "sst2_sentences" / "stsa.binary.train").write_text("".join(f"{y} {s}\n" for y, s in sentences))
+    rows = []
+    for label, text in sentences:
+        tokens = text.split()
+        rows.append((text, label))
+        for _ in range(3):
+            start = int(rng.integers(len(tokens)))
+            rows.append((" ".join(tokens[start : start + int(rng.integers(1, 5))]), label))
+    rows += [("an orphan phrase of no sentence", 1), ("zany unseen words", 0)]
+    order = rng.permutation(len(rows))
+    (root / "sst2_glue").mkdir()
+    for name, part in (("train.tsv", order[: len(rows) * 9 // 10]), ("dev.tsv", order[len(rows) * 9 // 10 :])):
+        lines = ["sentence\tlabel", *(f"{rows[i][0]} \t{rows[i][1]}" for i in part)]
+        (root / "sst2_glue" / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
 def write_wav(path: Path, samples: np.ndarray, rate: int = 8000) -> None:
     pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
     with wave.open(str(path), "wb") as wav:
@@ -80,13 +116,15 @@ def write_ett_csv(path: Path, rows: int, seed: int) -> Path:
 def fixtures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Training-like data and separate never-seen evaluation data for each task."""
     root = tmp_path_factory.mktemp("export-data")
-    sst = root / "sst"
-    sst.mkdir()
-    write_glue_tsv(sst / "train.tsv", 2200, seed=1)
-    write_glue_tsv(sst / "dev.tsv", 120, seed=2)
+    unseen = root / "sst_unseen"
+    unseen.mkdir()
+    label_first = unseen / "more.txt"
+    label_first.write_text("".join(f"{y} {s}\n" for y, s in make_sentences(30, seed=8)))
     return {
-        "sst_dir": sst,
-        "sst_unseen": write_glue_tsv(root / "unseen.tsv", 50, seed=3),
+        "sst_dir": write_sentiment_root(root / "sst", 800, seed=1),
+        "sst_unseen": write_glue_tsv(unseen / "unseen.tsv", 50, seed=3),
+        "sst_unseen_label_first": label_first,
+        "sst_unseen_folder": unseen,
         "fsdd_dir": write_fsdd_folder(root / "fsdd", ("alice", "bob"), range(5, 21), seed=4),
         "fsdd_unseen": write_fsdd_folder(root / "fsdd_unseen", ("carol",), range(0, 2), seed=5),
         "ett_csv": write_ett_csv(root / "ETTh1.csv", 14400, seed=6),

@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export import data
+from export import data, sst
 from service.package import KeywordsPreprocessing
+from service.preprocess.text import tokenize
 from tests.export.conftest import DATA_ROOT, needs_data
 
 
 def test_glue_tsv_strips_the_trailing_space(fixtures: dict[str, Path]) -> None:
-    texts, labels = data.read_glue_tsv(fixtures["sst_unseen"])
+    texts, labels = sst.read_glue_tsv(fixtures["sst_unseen"])
     assert len(texts) == len(labels) == 50
     assert all(t == t.strip() and t for t in texts)
     assert set(labels.tolist()) <= {0, 1}
@@ -23,7 +24,50 @@ def test_glue_tsv_rejects_another_format(tmp_path: Path) -> None:
     bad = tmp_path / "bad.tsv"
     bad.write_text("text,label\nhello,1\n")
     with pytest.raises(ValueError, match="GLUE header"):
-        data.read_glue_tsv(bad)
+        sst.read_glue_tsv(bad)
+    with pytest.raises(ValueError, match=r"bad.tsv:1: expected '<0\|1> <sentence>'"):
+        sst.read_sentences(bad)  # no GLUE header, so it is read as label-first lines, and is not
+
+
+def test_sentences_in_either_format_and_folders_of_them(fixtures: dict[str, Path], tmp_path: Path) -> None:
+    label_first = tmp_path / "stsa.binary.test"
+    label_first.write_text("1 a moving , warm film .\n\n0 it does n't work -lrb- at all -rrb- .\n")
+    texts, labels = sst.read_sentences(label_first)
+    assert texts == ["a moving , warm film .", "it does n't work -lrb- at all -rrb- ."] and labels.tolist() == [1, 0]
+    glue_texts, glue_labels = sst.read_sentences(fixtures["sst_unseen"])
+    assert glue_texts == sst.read_glue_tsv(fixtures["sst_unseen"])[0] and len(glue_texts) == 50
+    (tmp_path / "README.md").write_text("# documentation, skipped\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "glue.tsv").write_bytes(fixtures["sst_unseen"].read_bytes())
+    folder_texts, folder_labels = sst.read_sentences(tmp_path)
+    assert folder_texts == texts + glue_texts  # sorted paths: stsa.binary.test < sub/glue.tsv
+    assert folder_labels.tolist() == [1, 0, *glue_labels.tolist()]
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "README.md").write_text("nothing to read\n")
+    with pytest.raises(ValueError, match="no sentence files"):
+        sst.read_sentences(tmp_path / "empty")
+
+
+def test_phrase_index_matches_whole_tokens_only() -> None:
+    index = sst.PhraseIndex([["the", "cat", "sat"], ["a", "dog", "the", "end"]])
+    assert ["cat", "sat"] in index and ["the"] in index and ["dog", "the", "end"] in index
+    assert ["he"] not in index and ["at", "sat"] not in index and ["sat", "a"] not in index  # no crossing sentences
+    assert ["cat", "the"] not in index and [] not in index
+
+
+def test_sentence_split_never_trains_on_a_phrase_of_a_held_out_sentence(fixtures: dict[str, Path]) -> None:
+    s = sst.sentiment_splits(fixtures["sst_dir"])
+    assert (len(s.val[0]), len(s.test[0])) == (80, 120)  # 10 % and 15 % of 800 sentences
+    held_out = [f" {' '.join(tokenize(t))} " for t in s.val[0] + s.test[0]]
+    parents = [f" {' '.join(tokenize(t))} " for t in sst.held_out_sentences(fixtures["sst_dir"])[0][0]]
+    for phrase in s.train[0]:  # brute force on strings, independent of the token index
+        padded = f" {' '.join(tokenize(phrase))} "
+        assert not any(padded in h for h in held_out) and any(padded in p for p in parents)
+    assert s.phrases_orphan == 2 and s.phrases_held_out > 0
+    assert len(s.train[0]) + s.phrases_held_out + s.phrases_orphan == s.phrases_total == 800 * 4 + 2
+    again = sst.sentiment_splits(fixtures["sst_dir"])
+    assert again.train[0] == s.train[0] and again.test[0] == s.test[0]  # seeded: identical on every call
+    assert set(s.val[0]).isdisjoint(s.test[0])
 
 
 def test_fsdd_folder_parses_names_and_skips_other_files(fixtures: dict[str, Path]) -> None:
@@ -66,9 +110,11 @@ def test_windows_pair_lookback_with_the_next_target_values() -> None:
 @needs_data
 @pytest.mark.data
 def test_real_splits_have_the_documented_sizes_and_do_not_overlap() -> None:
-    s = data.sentiment_splits()
-    assert (len(s.train[0]), len(s.val[0]), len(s.test[0])) == (57583, 6735, 3031)
-    assert data.sentiment_splits().test[0] == s.test[0]  # seeded: identical on every call
+    s = sst.sentiment_splits(data.SENTIMENT_DIR)
+    assert (len(s.val[0]), len(s.test[0])) == (692, 1038)  # 10 % / 15 % of the 6,920 sentences
+    assert (len(s.train[0]), s.phrases_held_out, s.phrases_orphan) == (48371, 18436, 542)
+    held_out = sst.PhraseIndex([tokenize(t) for t in s.val[0] + s.test[0]])
+    assert not any(tokenize(t) in held_out for t in s.train[0])
     k_files = data.list_fsdd(DATA_ROOT / "keyword_spotting" / "fsdd" / "recordings")
     assert len(k_files) == 2700
     f = data.forecast_splits()

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from export.metrics import accuracy, classification, f1_binary, macro_f1, regression, task_metrics
+from export.metrics import accuracy, bootstrap_ci, classification, f1_binary, macro_f1, regression, task_metrics
 
 
 def test_accuracy() -> None:
@@ -40,3 +40,16 @@ def test_regression_on_z_scores_and_in_target_units() -> None:
     got = regression(np.array([1.0, 2.0]), np.array([0.0, 4.0]), target_std=2.0)
     assert got == pytest.approx({"mse": 2.5, "mae": 1.5, "mse_celsius": 10.0, "mae_celsius": 3.0})
     assert task_metrics("forecast", np.array([1.0, 2.0]), np.array([0.0, 4.0]), 2.0) == got
+
+
+def test_bootstrap_interval_of_a_known_accuracy_has_the_binomial_width() -> None:
+    true = np.array([0, 1] * 500)
+    pred = true.copy()
+    pred[:200] = 1 - pred[:200]  # 800 of 1,000 right: binomial SE 0.0126, 95 % half-width ≈ 0.025
+    logits = np.eye(2, dtype=np.float32)[pred]
+    ci = bootstrap_ci(logits, true)
+    lo, hi = ci["accuracy"]
+    assert lo < 0.8 < hi and 0.04 < hi - lo < 0.06
+    f1 = f1_binary(pred, true)
+    assert ci["f1"][0] < f1 < ci["f1"][1]
+    assert bootstrap_ci(logits, true) == ci  # seeded

@@ -92,3 +92,14 @@ def test_evaluate_on_the_test_takes_reproduces_the_recorded_keyword_metrics(tmp_
     got = evaluate_package(folder, tmp_path)
     assert got["n_examples"] == 300
     assert np.isclose(got["accuracy"], read_package(folder).metrics["accuracy"])
+
+
+@needs_data
+@pytest.mark.data
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_evaluate_without_data_scores_the_held_out_test_sentences(cell: str) -> None:
+    folder = _package_dir(f"sentiment-{cell}")
+    got = evaluate_package(folder, None)
+    assert got["n_examples"] == 1038 and got["data"].startswith("held-out test sentences")
+    assert got["accuracy"] == pytest.approx(read_package(folder).metrics["accuracy"], abs=1e-9)
+    assert got["f1"] == pytest.approx(read_package(folder).metrics["f1"], abs=1e-9)

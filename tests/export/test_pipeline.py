@@ -25,10 +25,12 @@ from service.package import read_package
 from tests.export.conftest import REPO_ROOT
 
 TINY = {"hidden": 8, "embed_dim": 8, "epochs": 1}
-EXPECTED_KEYS = {"sentiment": {"accuracy", "f1"}, "keywords": {"accuracy", "macro_f1"},
-                 "forecast": {"mse", "mae", "mse_celsius", "mae_celsius"}}
+EXPECTED_KEYS = {
+    "sentiment": {"accuracy", "f1"},
+    "keywords": {"accuracy", "macro_f1"},
+    "forecast": {"mse", "mae", "mse_celsius", "mae_celsius"},
+}
 DATA_KEY = {"sentiment": "sst_dir", "keywords": "fsdd_dir", "forecast": "ett_csv"}
-UNSEEN_KEY = {"sentiment": "sst_unseen", "keywords": "fsdd_unseen", "forecast": "ett_unseen"}
 
 
 @pytest.fixture(scope="module")
@@ -78,14 +80,27 @@ def test_padded_sentiment_batch_equals_each_row_alone(packages: dict[str, Path],
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["sentiment", "keywords"])
+@pytest.mark.parametrize(
+    ("task", "unseen", "n"),
+    [
+        ("sentiment", "sst_unseen", 50),  # GLUE tsv
+        ("sentiment", "sst_unseen_label_first", 30),  # <label> <sentence> lines
+        ("sentiment", "sst_unseen_folder", 80),  # a folder holding both
+        ("keywords", "fsdd_unseen", 20),
+    ],
+)
 def test_evaluate_cli_prints_one_json_object_on_unseen_data(
-    packages: dict[str, Path], fixtures: dict[str, Path], task: str, capsys: pytest.CaptureFixture[str]
+    packages: dict[str, Path],
+    fixtures: dict[str, Path],
+    task: str,
+    unseen: str,
+    n: int,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert evaluate_main(["--model", str(packages[f"{task}-gru"]), "--data", str(fixtures[UNSEEN_KEY[task]])]) == 0
+    assert evaluate_main(["--model", str(packages[f"{task}-gru"]), "--data", str(fixtures[unseen])]) == 0
     result = json.loads(capsys.readouterr().out)
     assert EXPECTED_KEYS[task] | {"n_examples"} <= set(result)
-    assert result["n_examples"] == (50 if task == "sentiment" else 20)
+    assert result["n_examples"] == n
     assert all(0.0 <= result[k] <= 1.0 for k in EXPECTED_KEYS[task])
 
 
@@ -95,7 +110,10 @@ def test_forecast_through_the_cli_train_export_evaluate(
 ) -> None:
     runs, pkg = tmp_path / "runs", tmp_path / "forecast-gru"
     common = ["--task", "forecast", "--data", str(fixtures["ett_csv"])]
-    assert train_main([*common, "--cell", "gru", "--seeds", "0", "--epochs", "1", "--hidden", "8", "--out", str(runs)]) == 0
+    assert (
+        train_main([*common, "--cell", "gru", "--seeds", "0", "--epochs", "1", "--hidden", "8", "--out", str(runs)])
+        == 0
+    )
     assert (runs / "forecast-gru" / "seed0.pt").is_file()
     assert export_main([*common, "--cell", "gru", "--runs", str(runs), "--seed", "0", "--out", str(pkg)]) == 0
     package = read_package(pkg)

@@ -1,0 +1,47 @@
+"""The size sweep on tiny data: records, latency, the Pareto front by hand, and the report it feeds."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from export.report import render_markdown
+from export.sweep_size import pareto, summary, sweep_task, write_sweep
+from tests.export.conftest import MODELS_DIR
+
+FIELDS = {"task", "cell", "hidden_size", "seed", "params", "metric", "value", "raw_p50_ms"}
+
+
+def _point(cell: str, size: int, ms: float, params: int, value: float) -> dict[str, object]:
+    return {"cell": cell, "hidden_size": size, "raw_p50_ms": ms, "params": params, "value": value}
+
+
+def test_pareto_front_keeps_only_undominated_points_cheapest_first() -> None:
+    a, b = _point("lstm", 32, 0.10, 10, 0.70), _point("gru", 32, 0.08, 8, 0.72)  # b beats a on both
+    c, d = _point("lstm", 64, 0.20, 20, 0.80), _point("gru", 64, 0.25, 15, 0.78)  # c: better, slower than b
+    assert pareto([a, b, c, d], "raw_p50_ms", True) == [b, c]  # d is slower and worse than c
+    assert pareto([a, b, c, d], "params", True) == [b, d, c]  # by parameters d is cheaper than c
+    assert pareto([a, b, c, d], "raw_p50_ms", False) == [b, a]  # lower is better (MSE): a is lower but slower
+    assert summary("sentiment", [{**p, "seed": 0} for p in (a, b, c, d)]).startswith(
+        "sentiment (accuracy, higher is better): at equal latency, neither cell wins throughout "
+        "(Pareto front: GRU-32, LSTM-64); at equal parameters, neither cell wins throughout"
+    )
+
+
+@pytest.mark.slow
+def test_sweep_on_tiny_data_writes_records_figure_and_report(fixtures: dict[str, Path], tmp_path: Path) -> None:
+    records = sweep_task("sentiment", (4, 8), (0,), epochs=1, data_path=fixtures["sst_dir"])
+    assert [(r["cell"], r["hidden_size"]) for r in records] == [("lstm", 4), ("gru", 4), ("lstm", 8), ("gru", 8)]
+    assert all(FIELDS <= set(r) and r["raw_p50_ms"] > 0 and 0 <= r["value"] <= 1 for r in records)
+    assert records[0]["params"] > records[1]["params"]  # an LSTM has 4 gates to the GRU's 3
+    if not (MODELS_DIR / "results.json").is_file():
+        pytest.skip("models/results.json not built yet (run `make models`)")
+    shutil.copy(MODELS_DIR / "results.json", tmp_path / "results.json")
+    res = write_sweep(tmp_path, records, ["sentiment"], "test")
+    assert (tmp_path / "figures" / "size_sentiment.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "results.json").read_text())["sweeps"]["size"]["records"][-4:] == records
+    assert (tmp_path / "RESULTS.md").read_text() == render_markdown(res)
+    assert "## Accuracy vs latency by size" in render_markdown(res)
