@@ -194,8 +194,6 @@ def test_probes_ports_and_drain_agree_with_settings(
 
 
 def test_grpc_port_is_the_settings_default(rendered: dict[str, dict[str, Any]]) -> None:
-    if "grpc_port" not in Settings.model_fields:
-        pytest.skip("Settings has no grpc_port yet (V2 gRPC is another part of issue 13); the manifests use 8001")
     container = _container(rendered["Deployment"]["spec"]["template"]["spec"])
     default = Settings.model_fields["grpc_port"].default
     assert _port(container, "grpc") == default
