@@ -6,8 +6,8 @@ so the usual 5 ms first bucket would put every inference into one bucket.
 
 With ``--workers N`` (``multiprocess_dir`` given) the counters and histograms are prometheus_client's
 multiprocess values (one memory-mapped file per worker) and ``render`` merges every worker's
-files, so a scrape that reaches any worker reads the whole server. The recent-latency rings stay
-per worker: ``/v1/latency`` answers for the worker that took the request.
+files, so a scrape that reaches any worker reads the whole server. The recent-latency rings are
+shared the same way (:mod:`service.observability.recent`).
 """
 
 from __future__ import annotations

@@ -43,14 +43,19 @@ QUICK_DEATH_S = 10.0
 MAX_QUICK_DEATHS = 3
 
 
+def _tcp_socket(host: str, option: int) -> socket.socket:
+    """A TCP socket for ``host`` (IPv6 when it has a colon) with the SOL_SOCKET ``option`` on."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, option, 1)
+    return sock
+
+
 def bind(settings: Settings) -> socket.socket:
-    """The listening socket every worker accepts on (bound before any worker exists)."""
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    """The listening socket every worker accepts on (bound before any worker exists; a forked
+    worker inherits it)."""
+    sock = _tcp_socket(settings.host, socket.SO_REUSEADDR)
     sock.bind((settings.host, settings.port))
     sock.listen(2048)
-    sock.set_inheritable(True)
     return sock
 
 
@@ -60,9 +65,7 @@ def reserve_grpc(settings: Settings) -> socket.socket | None:
     once, rather than in every worker. None when gRPC is off."""
     if not settings.grpc_port:
         return None
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock = _tcp_socket(settings.host, socket.SO_REUSEPORT)
     try:
         sock.bind((settings.host, settings.grpc_port))
     except OSError as exc:
