@@ -19,6 +19,7 @@ import time
 from types import FrameType
 
 import uvicorn
+from pydantic import ValidationError
 
 from service.app import create_app
 from service.grpc.server import GrpcServer
@@ -73,8 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
-    settings = settings_from_args(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+    except ValidationError as exc:  # a bad flag or env value: say which and why, as argparse would
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        parser.error(problems)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.workers > 1:
         return Supervisor(settings, lambda sock: serve(settings, [sock])).run()

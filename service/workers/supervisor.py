@@ -89,8 +89,17 @@ class Supervisor:
         self.failed = False
 
     def run(self) -> int:
-        sock = bind(self.settings)
-        grpc_hold = reserve_grpc(self.settings)
+        try:
+            sock = bind(self.settings)
+        except OSError as exc:  # one line, as uvicorn says it without workers
+            log.error("cannot listen on %s:%d: %s", self.settings.host, self.settings.port, exc.strerror)
+            return 1
+        try:
+            grpc_hold = reserve_grpc(self.settings)
+        except OSError as exc:
+            sock.close()
+            log.error("%s", exc.strerror)
+            return 1
         host, port = sock.getsockname()[:2]
         log.info("%d workers serving on http://%s:%d (parent pid %d)", self.settings.workers, host, port, os.getpid())
         # prometheus_client reads the folder from the environment when a worker creates a metric

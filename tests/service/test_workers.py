@@ -12,6 +12,9 @@ import asyncio
 import os
 import re
 import signal
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,7 +25,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 
 from service.settings import Settings
-from tests.servers import run_server
+from tests.servers import REPO_ROOT, run_server
 from tests.service.conftest import history
 
 MODEL = "forecast-gru"
@@ -133,3 +136,33 @@ def test_workers_setting_bounds() -> None:
     assert Settings.model_fields["workers"].default == 1
     with pytest.raises(ValueError, match="workers"):
         Settings(workers=0)
+
+
+def _serve(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", "serve", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_a_bad_workers_value_is_a_usage_error_naming_the_setting() -> None:
+    done = _serve("--workers", "0")
+    assert done.returncode == 2, done.stderr
+    assert "workers: Input should be greater than or equal to 1" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_taken_port_stops_the_workers_parent_with_one_line(tiny_repo: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for flags in (["--port", str(port), "--grpc-port", "0"], ["--port", "0", "--grpc-port", str(port)]):
+            done = _serve("--model-repository", str(tiny_repo), "--workers", "2", *flags)
+            out = done.stdout + done.stderr
+            assert done.returncode == 1, out
+            assert "address already in use" in out.lower() and "Traceback" not in out
