@@ -203,7 +203,9 @@ def claims(res: dict[str, Any]) -> list[dict[str, str]]:
                 "verdict": "holds" if gp < lp and gb < lb else "does not hold",
             }
         )
-    return rows
+    from export.sweeps import sweep_claims
+
+    return rows + sweep_claims(res)
 
 
 def write_results(
