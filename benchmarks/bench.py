@@ -51,16 +51,16 @@ from benchmarks.bench_load import P99_BOUND_MS, sustained
 from benchmarks.bench_report import markdown
 from benchmarks.bench_stream import streaming_chunk_cost
 from benchmarks.bench_vs_wrk import wrk_version
+from loadtest.servers import Server, run_server
 from loadtest.workload import load_examples, task_of, v1_payloads
 from service.package import MODEL_FILE
 from service.settings import Settings
-from tests.servers import Server, run_server
 
 
 @contextmanager
 def serve(repo: Path, env: dict[str, str], log: Path, cpus: str | None = None) -> Iterator[Server]:
     """``rnn-serve serve`` on a free loopback port until every model is ready; stopped by PID.
-    ``cpus``: a ``taskset -c`` list to pin the server to (see ``tests.servers.run_server``)."""
+    ``cpus``: a ``taskset -c`` list to pin the server to (see ``loadtest.servers.run_server``)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with run_server(repo, env=env, log_dir=log.parent, ready_path="/v2/health/ready", timeout=120, cpus=cpus) as srv:
         try:

@@ -29,12 +29,12 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from loadtest.servers import REPO_ROOT
 from service.package import MODEL_FILE, read_package
 from service.runtime.runner import Tensors
 from service.runtime.sessions import SessionConfig, open_session
 from service.settings import Settings
 from service.tasks import Task, task_for
-from tests.servers import REPO_ROOT
 
 HUGE_STEPS = 100_000
 LARGE_REQUESTS = 5

@@ -36,10 +36,10 @@ from benchmarks.bench_vs_wrk import run_wrk, wrk_version
 from export.nets import parameter_count
 from export.onnx_export import to_onnx
 from export.train import build_model, task_config
+from loadtest.servers import REPO_ROOT, Server, run_server
 from service.package import MODEL_FILE, sha256_file
 from service.runtime.repository import load_model
 from service.settings import Settings
-from tests.servers import REPO_ROOT, Server, run_server
 
 #: the net's input size per task, as the committed packages were trained (n_mels / variables)
 _SHAPES = {"keywords": {"n_mels": 40}, "forecast": {"n_vars": 7, "horizon": 96}}

@@ -35,11 +35,11 @@ import numpy as np
 
 from benchmarks.bench_load import process_cpu_s
 from benchmarks.bench_vs_wrk import run_wrk, wrk_version
+from loadtest.servers import REPO_ROOT, Server, run_server
 from loadtest.v2 import v2_payloads
 from loadtest.workload import Payload, load_examples, task_of, v1_payloads
 from service.runtime.repository import load_model
 from service.settings import Settings
-from tests.servers import REPO_ROOT, Server, run_server
 
 PATHS = ("task", "v2-json", "v2-binary")
 

@@ -34,7 +34,7 @@ import tritonclient.grpc as tgrpc
 import tritonclient.http as thttp
 
 from benchmarks.bench_c1 import cpu_plan
-from tests.servers import run_server
+from loadtest.servers import run_server
 from tests.triton import triton_inputs
 
 MODES = ("grpc", "http_json", "http_binary")

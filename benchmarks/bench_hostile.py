@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.bench_arena import rss_mb
-from tests.servers import REPO_ROOT, run_server
+from loadtest.servers import REPO_ROOT, run_server
 
 
 def v2_binary(tokens: np.ndarray) -> tuple[bytes, dict[str, str]]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from loadtest import LoadTestConfig
 from loadtest import run as loadtest_run
-from tests.servers import Server
+from loadtest.servers import Server
 
 P99_BOUND_MS = 50.0
 

@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from loadtest.servers import run_server
 from service.package import MODEL_FILE
 from service.runtime.repository import load_model
 from service.runtime.runner import ModelRunner, Tensors
 from service.settings import Settings
-from tests.servers import run_server
 
 
 def _repository(requested: Path, model: str) -> tuple[Path, str]:

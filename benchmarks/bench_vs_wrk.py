@@ -33,8 +33,8 @@ from statistics import median
 from loadtest import LoadTestConfig, run
 from loadtest.config import check_target_url
 from loadtest.runner import prepare
+from loadtest.servers import run_server
 from loadtest.workload import Payload
-from tests.servers import run_server
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from benchmarks.bench_cpu import payloads_for, url_for
 from benchmarks.bench_vs_wrk import run_wrk, wrk_version
-from tests.servers import REPO_ROOT, run_server
+from loadtest.servers import REPO_ROOT, run_server
 
 
 def main(argv: list[str] | None = None) -> int:

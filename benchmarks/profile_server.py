@@ -21,7 +21,7 @@ from pathlib import Path
 
 from benchmarks.bench_cpu import payloads_for, url_for
 from benchmarks.bench_vs_wrk import run_wrk
-from tests.servers import REPO_ROOT, run_server
+from loadtest.servers import REPO_ROOT, run_server
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 

@@ -30,27 +30,51 @@ class Break:
 
 
 BREAKS = [
-    Break("latency from the actual send", "loadtest/client.py",
-          "done - (actual if start is None else start)", "done - actual"),
-    Break("histogram in ms, labelled seconds", "service/observability/metrics.py",
-          'observe(getattr(timing, f"{phase}_ns") / 1e9)', 'observe(getattr(timing, f"{phase}_ns") / 1e6)'),
-    Break("no graceful drain", "service/server.py",
-          "timeout_graceful_shutdown=settings.graceful_shutdown_s,", "timeout_graceful_shutdown=0.0,"),
-    Break("A/B interval collapsed to the point", "loadtest/stats.py",
-          "lo, hi = (float(v) for v in np.percentile(boots, [tail, 100 - tail]))", "lo = hi = float(point)"),
-    Break("text not lower-cased", "service/preprocess/text.py",
-          "    if lowercase:\n        text = text.lower()\n", ""),
-    Break("streaming state not kept", "service/dataplane.py",
-          "session.state, session.outputs = state, outputs", "session.outputs = outputs"),
-    Break("chunked bodies not counted", "service/http/body.py",
-          "                if size > limit:\n", "                if False:\n"),
+    Break(
+        "latency from the actual send",
+        "loadtest/client.py",
+        "done - (actual if start is None else start)",
+        "done - actual",
+    ),
+    Break(
+        "histogram in ms, labelled seconds",
+        "service/observability/metrics.py",
+        'observe(getattr(timing, f"{phase}_ns") / 1e9)',
+        'observe(getattr(timing, f"{phase}_ns") / 1e6)',
+    ),
+    Break(
+        "no graceful drain",
+        "service/server.py",
+        "timeout_graceful_shutdown=settings.graceful_shutdown_s,",
+        "timeout_graceful_shutdown=0.0,",
+    ),
+    Break(
+        "A/B interval collapsed to the point",
+        "loadtest/stats.py",
+        "lo, hi = (float(v) for v in np.percentile(boots, [tail, 100 - tail]))",
+        "lo = hi = float(point)",
+    ),
+    Break("text not lower-cased", "service/preprocess/text.py", "    if lowercase:\n        text = text.lower()\n", ""),
+    Break(
+        "streaming state not kept",
+        "service/dataplane.py",
+        "session.state, session.outputs = state, outputs",
+        "session.outputs = outputs",
+    ),
+    Break(
+        "chunked bodies not counted",
+        "service/http/body.py",
+        "                if size > limit:\n",
+        "                if False:\n",
+    ),
 ]
 
 
 def _copy(dest: Path) -> None:
     """The working tree as git sees it (tracked and untracked, not ignored), plus the venv link."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
-                            capture_output=True).stdout.split(b"\0")
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True, capture_output=True
+    ).stdout.split(b"\0")
     for raw in filter(None, listed):
         rel = raw.decode()
         src = REPO / rel
@@ -72,8 +96,13 @@ def run(brk: Break, tests: list[str]) -> tuple[bool, str]:
         if brk.old not in text:
             raise SystemExit(f"{brk.name}: {brk.file} no longer contains the line to break; update tests/breaks.py")
         target.write_text(text.replace(brk.old, brk.new, 1))
-        done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
-                              cwd=copy, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+            cwd=copy,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     failed = re.findall(r"^FAILED (.+?)(?: - .*)?$", done.stdout, re.M)
     return done.returncode != 0, failed[0] if failed else done.stdout.strip().splitlines()[-1]
 

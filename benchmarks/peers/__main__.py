@@ -28,7 +28,7 @@ import onnxruntime
 from benchmarks.bench_vs_wrk import wrk_version
 from benchmarks.peers import measure, report, venvs
 from benchmarks.peers.servers import LABELS, Running, start
-from tests.servers import REPO_ROOT
+from loadtest.servers import REPO_ROOT
 
 OUT = REPO_ROOT / "out" / "peers"
 

@@ -2,7 +2,7 @@
 
 Every server runs under ``taskset -c <cpu>`` (so do its threads and child processes) and is
 ready when its health route answers 200. rnn-serve runs from this checkout through
-``tests.servers.run_server`` (the same process users run); MLServer and LitServe run from their
+``loadtest.servers.run_server`` (the same process users run); MLServer and LitServe run from their
 venvs under ``.peers/`` with the repository root on ``PYTHONPATH`` for the runtime modules.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from benchmarks.bench_load import process_cpu_s
 from benchmarks.peers.venvs import PEERS_DIR, python_of
-from tests.servers import REPO_ROOT, free_port, run_server, stop, wait_ready
+from loadtest.servers import REPO_ROOT, free_port, run_server, stop, wait_ready
 
 HERE = Path(__file__).resolve().parent
 #: the frameworks, in report order; the ratios are against ``BASELINE``

@@ -31,8 +31,8 @@ from benchmarks import (
     bench_stream,
     bench_vs_wrk,
 )
+from loadtest.servers import Server, run_server
 from loadtest.workload import load_examples, v1_payloads
-from tests.servers import Server, run_server
 from tests.service.tiny_models import build_tiny_repository
 
 MODELS = ("sentiment-gru", "keywords-gru")

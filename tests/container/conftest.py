@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port
+from loadtest.servers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_CONTAINER = REPO_ROOT.parent / "shared" / "container"
@@ -41,9 +41,7 @@ class Engine:
 
     def run(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``docker ARGS``; raises with the engine's own stderr when ``check`` and it fails."""
-        proc = subprocess.run(
-            [*self.docker, *args], capture_output=True, text=True, timeout=timeout, env=BUILD_ENV
-        )
+        proc = subprocess.run([*self.docker, *args], capture_output=True, text=True, timeout=timeout, env=BUILD_ENV)
         if check and proc.returncode != 0:
             raise AssertionError(f"{' '.join(args[:3])} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
         return proc
@@ -104,7 +102,9 @@ def _find_engine() -> Engine | str:
     version = subprocess.run([*docker, "--version"], capture_output=True, text=True).stdout.lower()
     compose_wrapper = SHARED_CONTAINER / "docker-compose"
     compose_candidates = ([[str(compose_wrapper)]] if compose_wrapper.exists() else []) + [
-        ["docker", "compose"], ["docker-compose"], ["podman-compose"],
+        ["docker", "compose"],
+        ["docker-compose"],
+        ["podman-compose"],
     ]
     compose = _first_working(compose_candidates, ["version"])
     return Engine(docker=docker, compose=compose, is_podman="podman" in version)
@@ -149,8 +149,17 @@ def start_container(engine: Engine, runtime_image: str) -> Iterator:
         names.append(name)
         # docker first probes after one --interval (10 s in the image); probe the same check sooner.
         engine.run(
-            "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8000", "-p", f"127.0.0.1:{grpc_port}:8001",
-            "--health-interval=1s", *run_args, image,
+            "run",
+            "-d",
+            "--name",
+            name,
+            "-p",
+            f"127.0.0.1:{port}:8000",
+            "-p",
+            f"127.0.0.1:{grpc_port}:8001",
+            "--health-interval=1s",
+            *run_args,
+            image,
         )
         url = f"http://127.0.0.1:{port}"
         engine.wait_healthy(name, url)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from loadtest.servers import free_port
 from tests.container.conftest import BUILD_ENV, REPO_ROOT, RUN_ID, Engine, http_json
-from tests.servers import free_port
 
 pytestmark = pytest.mark.container
 
@@ -27,7 +27,11 @@ def _compose(engine: Engine, env: dict[str, str], *args: str, timeout: float = 6
     assert engine.compose is not None
     proc = subprocess.run(
         [*engine.compose, "-p", env["COMPOSE_PROJECT_NAME"], "-f", str(REPO_ROOT / "docker-compose.yml"), *args],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
     if proc.returncode != 0:
         raise AssertionError(f"compose {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
@@ -36,8 +40,13 @@ def _compose(engine: Engine, env: dict[str, str], *args: str, timeout: float = 6
 
 def _service_container(engine: Engine, project: str, service: str) -> str:
     ids = engine.run(
-        "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={project}",
-        "--filter", f"label=com.docker.compose.service={service}",
+        "ps",
+        "-a",
+        "-q",
+        "--filter",
+        f"label=com.docker.compose.project={project}",
+        "--filter",
+        f"label=com.docker.compose.service={service}",
     ).stdout.split()
     assert len(ids) == 1, f"expected one {service} container in {project}, found {ids}"
     return ids[0]
@@ -68,12 +77,12 @@ def _wait_ready(engine: Engine, container: str, url: str, timeout: float = 90) -
     raise AssertionError(f"{url} not ready after {timeout} s:\n{engine.logs(container)}")
 
 
-def test_compose_loadtest_profile_writes_ab_results(
-    engine: Engine, runtime_image: str, tmp_path: Path
-) -> None:
+def test_compose_loadtest_profile_writes_ab_results(engine: Engine, runtime_image: str, tmp_path: Path) -> None:
     if engine.compose is None:
-        pytest.skip("no compose front end: none of ../shared/container/docker-compose, docker compose, "
-                    "docker-compose, podman-compose works")
+        pytest.skip(
+            "no compose front end: none of ../shared/container/docker-compose, docker compose, "
+            "docker-compose, podman-compose works"
+        )
     served = {p.parent.name for p in REPO_ROOT.glob("models/*/model.json")}
     if not set(AB_MODELS) <= served:
         pytest.skip(f"the loadtest profile compares {AB_MODELS}; models/ has {sorted(served)}")
@@ -91,7 +100,10 @@ def test_compose_loadtest_profile_writes_ab_results(
         "RNN_SERVE_HOST_PORT": str(port),
         "RNN_SERVE_HOST_GRPC_PORT": str(free_port()),
         "RNN_SERVE_RESULTS_DIR": str(results),
-        "LOADTEST_RATE": "20", "LOADTEST_DURATION": "3", "LOADTEST_WARMUP": "1", "LOADTEST_ROUNDS": "1",
+        "LOADTEST_RATE": "20",
+        "LOADTEST_DURATION": "3",
+        "LOADTEST_WARMUP": "1",
+        "LOADTEST_ROUNDS": "1",
     }
     try:
         # Builds both targets through compose (cached layers: the runtime image was just built).
@@ -119,8 +131,20 @@ def test_compose_loadtest_profile_writes_ab_results(
             assert _served_ok(metrics, name) >= doc["models"][name]["requests_ok"]
     finally:
         subprocess.run(
-            [*engine.compose, "-p", project, "-f", str(REPO_ROOT / "docker-compose.yml"),
-             "--profile", "loadtest", "down", "-v"],
-            cwd=REPO_ROOT, capture_output=True, timeout=120, env=env,
+            [
+                *engine.compose,
+                "-p",
+                project,
+                "-f",
+                str(REPO_ROOT / "docker-compose.yml"),
+                "--profile",
+                "loadtest",
+                "down",
+                "-v",
+            ],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            timeout=120,
+            env=env,
         )
         engine.run("rmi", "--force", loadtest_image, check=False)

@@ -74,8 +74,12 @@ def test_v2_grpc_on_8001_by_default(start_container) -> None:
         assert client.is_server_live() and client.is_server_ready()
         for name in committed_models():
             meta = client.get_model_metadata(name)
-            arrays = {t.name: np.zeros([1, *(20 if d < 0 else d for d in t.shape[1:])],
-                                       np.int64 if t.datatype == "INT64" else np.float32) for t in meta.inputs}
+            arrays = {
+                t.name: np.zeros(
+                    [1, *(20 if d < 0 else d for d in t.shape[1:])], np.int64 if t.datatype == "INT64" else np.float32
+                )
+                for t in meta.inputs
+            }
             result = client.infer(name, triton_inputs(triton, arrays))
             out = meta.outputs[0]
             assert result.as_numpy(out.name).shape == (1, *out.shape[1:]), name
@@ -108,8 +112,10 @@ def test_runs_as_non_root_without_torch_or_compiler(engine: Engine, start_contai
     assert torch.returncode != 0 and "No module named 'torch'" in torch.stderr
 
     # Go templates read the same fields on docker and podman (their JSON layouts differ).
-    template = '{"user": {{json .Config.User}}, "entrypoint": {{json .Config.Entrypoint}},' \
+    template = (
+        '{"user": {{json .Config.User}}, "entrypoint": {{json .Config.Entrypoint}},'
         ' "healthcheck": {{json .Config.Healthcheck}}}'
+    )
     config = json.loads(engine.run("image", "inspect", "--format", template, runtime_image).stdout)
     assert config["user"] not in ("", "0", "root")
     assert config["entrypoint"] == ["rnn-serve", "serve"], "exec form, so SIGTERM reaches the server"
@@ -122,9 +128,7 @@ def test_mounted_model_repository_overrides_the_baked_one(start_container, tmp_p
     names = ("sentiment-gru", "forecast-lstm")
     repo = build_tiny_repository(tmp_path / "repo", names=names)
     repo.chmod(0o755)
-    server: Container = start_container(
-        "-v", f"{repo}:/models:ro", "-e", "RNN_SERVE_MODEL_REPOSITORY=/models"
-    )
+    server: Container = start_container("-v", f"{repo}:/models:ro", "-e", "RNN_SERVE_MODEL_REPOSITORY=/models")
     status, listing = http_json(server.url + "/v1/models")
     assert status == 200
     assert {m["name"] for m in listing["models"]} == set(names)

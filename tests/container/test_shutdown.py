@@ -67,9 +67,7 @@ def test_sigterm_drains_in_flight_requests(engine: Engine, start_container) -> N
         pytest.skip("no sentiment package in models/ to load the server with")
     server: Container = start_container("-e", "RNN_SERVE_GRACEFUL_SHUTDOWN_S=30")
     body = _heavy_body()
-    requests = [
-        Request(server.url, f"/v1/models/{sentiment[i % len(sentiment)]}/predict", body) for i in range(BURST)
-    ]
+    requests = [Request(server.url, f"/v1/models/{sentiment[i % len(sentiment)]}/predict", body) for i in range(BURST)]
     for request in requests:
         request.start()
     for request in requests:

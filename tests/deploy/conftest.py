@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Server, run_server
+from loadtest.servers import Server, run_server
 from tests.service.tiny_models import build_tiny_repository
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

@@ -30,9 +30,9 @@ from cloudcoil.models.prometheus_operator.v1 import ServiceMonitor
 from kubernetes_validate import utils as kv
 from referencing import Registry, Resource
 
+from loadtest.servers import Server
 from service.settings import Settings
 from tests.deploy.conftest import DEPLOY
-from tests.servers import Server
 
 KUSTOMIZE_DIR = DEPLOY / "kubernetes"
 KSERVE_MANIFEST = DEPLOY / "kserve" / "inferenceservice.yaml"

@@ -24,8 +24,8 @@ import httpx
 import pytest
 import yaml
 
+from loadtest.servers import Server, free_port, stop, wait_ready
 from tests.deploy.conftest import DEPLOY
-from tests.servers import Server, free_port, stop, wait_ready
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")

@@ -30,7 +30,8 @@ def test_macro_f1_averages_the_classes_present() -> None:
 def test_classification_picks_the_argmax_and_the_task_metric() -> None:
     logits = np.array([[0.1, 2.0], [3.0, -1.0], [0.0, 0.5]])
     assert classification("sentiment", logits, np.array([1, 0, 0])) == pytest.approx(
-        {"accuracy": 2 / 3, "f1": 2 / 3})  # tp 1, fp 1, fn 0
+        {"accuracy": 2 / 3, "f1": 2 / 3}
+    )  # tp 1, fp 1, fn 0
     keywords = classification("keywords", logits, np.array([1, 0, 1]))
     assert keywords == pytest.approx({"accuracy": 1.0, "macro_f1": 1.0})
 

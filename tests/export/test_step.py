@@ -107,8 +107,9 @@ def test_forecast_stream_of_real_hours_equals_one_shot(cell: str) -> None:
     folder = MODELS_DIR / f"forecast-{cell}"
     spec = _streaming(folder)
     package = read_package(folder)
-    raw = np.loadtxt(DATA_ROOT / "timeseries" / "ett" / "ETTh1.csv", delimiter=",", skiprows=1,
-                     usecols=range(1, 8), max_rows=12_100)[11_600:12_100]
+    raw = np.loadtxt(
+        DATA_ROOT / "timeseries" / "ett" / "ETTh1.csv", delimiter=",", skiprows=1, usecols=range(1, 8), max_rows=12_100
+    )[11_600:12_100]
     x = normalize(raw, package.preprocessing)[None]
     step = StepModel.open("test", verify_streaming(folder, spec), spec)
     full = open_session(folder / "model.onnx")

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import stop
-from tests.servers import PORT_ATTEMPTS, free_port, run_server, wait_ready
+from loadtest.servers import PORT_ATTEMPTS, free_port, run_server, stop, wait_ready
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -30,7 +29,10 @@ def stall_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
             with open(log_path, "wb") as log:
                 proc = subprocess.Popen(
                     [sys.executable, str(HERE / "stall_server.py"), "--port", str(port), *args],
-                    cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+                    cwd=REPO_ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=os.environ.copy(),
                 )
             procs.append(proc)
             url = f"http://127.0.0.1:{port}"

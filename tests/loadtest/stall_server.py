@@ -22,9 +22,7 @@ from aiohttp import web
 MODELS = ["sentiment-lstm", "sentiment-gru", "keywords-lstm", "keywords-gru", "forecast-lstm", "forecast-gru"]
 
 
-def build_app(
-    stall_ms: float, period_ms: float, delays_ms: dict[str, float], busy_ms: float = 0.0
-) -> web.Application:
+def build_app(stall_ms: float, period_ms: float, delays_ms: dict[str, float], busy_ms: float = 0.0) -> web.Application:
     app = web.Application(client_max_size=16 * 1024 * 1024)
 
     async def stall_forever(_: web.Application) -> None:
@@ -52,8 +50,13 @@ def build_app(
         if busy_ms:
             time.sleep(busy_ms / 1000)  # serialised service time: capacity = 1000 / busy_ms req/s
         total = (time.perf_counter() - start) * 1000
-        timing = {"queue_ms": 0.01, "preprocess_ms": 0.05, "inference_ms": max(total - 0.08, 0.0),
-                  "postprocess_ms": 0.02, "total_ms": total}
+        timing = {
+            "queue_ms": 0.01,
+            "preprocess_ms": 0.05,
+            "inference_ms": max(total - 0.08, 0.0),
+            "postprocess_ms": 0.02,
+            "total_ms": total,
+        }
         header = ", ".join(f"{k[:-3]};dur={v:.3f}" for k, v in timing.items())
         body = {"model": name, "predictions": [{"label": "positive", "probability": 0.9}], "timing": timing}
         return web.json_response(body, headers={"Server-Timing": header})
@@ -82,8 +85,13 @@ def main() -> None:
     p.add_argument("--busy-ms", type=float, default=0.0, help="blocking service time per request")
     args = p.parse_args()
     delays = {k: float(v) for k, v in (item.split("=", 1) for item in args.delay_ms)}
-    web.run_app(build_app(args.stall_ms, args.period_ms, delays, args.busy_ms), host="127.0.0.1", port=args.port,
-                print=None, access_log=None)
+    web.run_app(
+        build_app(args.stall_ms, args.period_ms, delays, args.busy_ms),
+        host="127.0.0.1",
+        port=args.port,
+        print=None,
+        access_log=None,
+    )
 
 
 if __name__ == "__main__":

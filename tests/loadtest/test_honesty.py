@@ -25,8 +25,11 @@ SERVICE_MS = 50.0
 
 def test_open_loop_latency_grows_with_the_clients_own_backlog(stall_server: Callable[..., str]) -> None:
     url = stall_server("--delay-ms", f"sentiment-gru={SERVICE_MS:g}")
-    doc = run(LoadTestConfig(url=url, models=["sentiment-gru"], rate=40, duration=1.5, warmup=0, rounds=1,
-                             max_connections=1, quiet=True))
+    doc = run(
+        LoadTestConfig(
+            url=url, models=["sentiment-gru"], rate=40, duration=1.5, warmup=0, rounds=1, max_connections=1, quiet=True
+        )
+    )
     m = doc["models"]["sentiment-gru"]
     assert m["errors"] == 0 and m["requests_ok"] == 60
     # One connection serves at most 1000 / 50 = 20 requests/s of the 40 offered: by the last request
@@ -67,6 +70,23 @@ def test_interval_has_width_on_noisy_data_and_covers_a_known_ratio() -> None:
 
 def test_cli_exits_non_zero_when_requests_fail(stall_server: Callable[..., str], tmp_path: Path) -> None:
     url = stall_server()
-    rc = main(["--url", url, "--models", "sentiment-missing", "--rate", "20", "--duration", "1", "--rounds", "1",
-               "--warmup", "0", "--output", str(tmp_path / "out"), "--quiet"])
+    rc = main(
+        [
+            "--url",
+            url,
+            "--models",
+            "sentiment-missing",
+            "--rate",
+            "20",
+            "--duration",
+            "1",
+            "--rounds",
+            "1",
+            "--warmup",
+            "0",
+            "--output",
+            str(tmp_path / "out"),
+            "--quiet",
+        ]
+    )
     assert rc != 0

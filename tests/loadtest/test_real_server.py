@@ -17,8 +17,27 @@ PHASES = ("queue", "preprocess", "inference", "postprocess", "total")
 
 def test_v1_ab_against_the_real_server(real_server: str, tmp_path: Path) -> None:
     out = tmp_path / "v1"
-    rc = main(["--url", real_server, "--models", "sentiment-lstm,sentiment-gru", "--rate", "40", "--duration", "2",
-               "--rounds", "3", "--warmup", "0.5", "--output", str(out), "--quiet", "--seed", "3"])
+    rc = main(
+        [
+            "--url",
+            real_server,
+            "--models",
+            "sentiment-lstm,sentiment-gru",
+            "--rate",
+            "40",
+            "--duration",
+            "2",
+            "--rounds",
+            "3",
+            "--warmup",
+            "0.5",
+            "--output",
+            str(out),
+            "--quiet",
+            "--seed",
+            "3",
+        ]
+    )
     assert rc == 0
     doc = json.loads((out / "results.json").read_text())
     assert list(doc["models"]) == ["sentiment-lstm", "sentiment-gru"]
@@ -41,26 +60,62 @@ def test_v1_ab_against_the_real_server(real_server: str, tmp_path: Path) -> None
 
 
 def test_v2_tensors_from_the_package(real_server: str, tiny_repository: Path) -> None:
-    doc = run(LoadTestConfig(
-        url=real_server, models=["keywords-gru", "forecast-lstm", "sentiment-gru"], endpoint="v2",
-        model_repository=tiny_repository, rate=15, duration=1, warmup=0.2, rounds=1, quiet=True, max_payloads=50,
-    ))
+    doc = run(
+        LoadTestConfig(
+            url=real_server,
+            models=["keywords-gru", "forecast-lstm", "sentiment-gru"],
+            endpoint="v2",
+            model_repository=tiny_repository,
+            rate=15,
+            duration=1,
+            warmup=0.2,
+            rounds=1,
+            quiet=True,
+            max_payloads=50,
+        )
+    )
     for name, m in doc["models"].items():
         assert m["errors"] == 0 and m["requests_ok"] == 15, (name, m["error_kinds"])
         assert m["server_timing_ms"]["inference_ms"] is not None
     assert all(v.startswith("package") for v in doc["metadata"]["workload"]["v2_preprocessing_from"].values())
 
 
-def test_v2_sentiment_without_the_vocabulary_is_refused(real_server: str, tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["--url", real_server, "--models", "sentiment-gru", "--endpoint", "v2", "--model-repository",
-               str(tmp_path), "--duration", "1", "--quiet"])
+def test_v2_sentiment_without_the_vocabulary_is_refused(
+    real_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = main(
+        [
+            "--url",
+            real_server,
+            "--models",
+            "sentiment-gru",
+            "--endpoint",
+            "v2",
+            "--model-repository",
+            str(tmp_path),
+            "--duration",
+            "1",
+            "--quiet",
+        ]
+    )
     assert rc == 2 and "--model-repository" in capsys.readouterr().err
 
 
 def test_keywords_and_forecast_v1_bodies_with_poisson_arrivals(real_server: str) -> None:
-    doc = run(LoadTestConfig(url=real_server, models=["keywords-lstm", "forecast-gru"], rate=30, duration=2,
-                             warmup=0, rounds=2, quiet=True, max_payloads=30, arrival="poisson", seed=5))
+    doc = run(
+        LoadTestConfig(
+            url=real_server,
+            models=["keywords-lstm", "forecast-gru"],
+            rate=30,
+            duration=2,
+            warmup=0,
+            rounds=2,
+            quiet=True,
+            max_payloads=30,
+            arrival="poisson",
+            seed=5,
+        )
+    )
     for name, m in doc["models"].items():
         assert m["errors"] == 0 and m["requests_ok"] == m["requests_sent"], (name, m["error_kinds"])
         assert 30 * 2 * 2 * 0.6 < m["requests_sent"] < 30 * 2 * 2 * 1.4  # Poisson count varies around rate x time

@@ -4,8 +4,8 @@ closed loop must not claim to (and says so), A/B and sweep outputs must be self-
 from __future__ import annotations
 
 import csv
-import math
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,8 +41,25 @@ def test_open_loop_sees_the_stall_and_closed_loop_hides_it(stall_server: Callabl
 def test_ab_run_through_the_cli_is_consistent(stall_server: Callable[..., str], tmp_path: Path) -> None:
     url = stall_server("--delay-ms", "sentiment-lstm=6", "--delay-ms", "sentiment-gru=1")
     out = tmp_path / "ab"
-    rc = main(["--url", url, "--models", "sentiment-lstm,sentiment-gru", "--rate", "40", "--duration", "2",
-               "--rounds", "3", "--warmup", "0.3", "--output", str(out), "--quiet"])
+    rc = main(
+        [
+            "--url",
+            url,
+            "--models",
+            "sentiment-lstm,sentiment-gru",
+            "--rate",
+            "40",
+            "--duration",
+            "2",
+            "--rounds",
+            "3",
+            "--warmup",
+            "0.3",
+            "--output",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     doc, rows = _load(out)
     assert set(doc["models"]) == {"sentiment-lstm", "sentiment-gru"}
@@ -65,7 +82,8 @@ def test_ab_run_through_the_cli_is_consistent(stall_server: Callable[..., str], 
     assert comp["ratios"]["p50_ms"]["ci_high"] < 1.0  # GRU stand-in is clearly faster
     inference = comp["ratios"]["server_inference_ms"]
     assert inference["ratio"] == pytest.approx(
-        gru["server_timing_ms"]["inference_ms"] / lstm["server_timing_ms"]["inference_ms"])
+        gru["server_timing_ms"]["inference_ms"] / lstm["server_timing_ms"]["inference_ms"]
+    )
     assert inference["ci_low"] <= inference["ratio"] <= inference["ci_high"] < 0.5
     # The CSV holds the same numbers as the JSON.
     assert [r["model"] for r in rows] == list(doc["models"])
@@ -82,8 +100,26 @@ def test_ab_run_through_the_cli_is_consistent(stall_server: Callable[..., str], 
 def test_sweep_finds_the_knee(stall_server: Callable[..., str], tmp_path: Path) -> None:
     url = stall_server("--busy-ms", "10")  # capacity ≈ 100 req/s
     out = tmp_path / "sweep"
-    rc = main(["--url", url, "--models", "forecast-gru", "--sweep", "--rates", "30,60,200,300", "--duration", "2",
-               "--rounds", "1", "--warmup", "0.2", "--output", str(out), "--quiet"])
+    rc = main(
+        [
+            "--url",
+            url,
+            "--models",
+            "forecast-gru",
+            "--sweep",
+            "--rates",
+            "30,60,200,300",
+            "--duration",
+            "2",
+            "--rounds",
+            "1",
+            "--warmup",
+            "0.2",
+            "--output",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     doc, rows = _load(out)
     sweep = doc["sweep"]
@@ -107,8 +143,11 @@ def test_failed_requests_are_counted_not_dropped(stall_server: Callable[..., str
 
 def test_timeouts_are_counted(stall_server: Callable[..., str]) -> None:
     url = stall_server("--stall-ms", "400", "--period-ms", "600")
-    doc = run(LoadTestConfig(url=url, models=["forecast-lstm"], rate=20, duration=2, warmup=0, rounds=1,
-                             quiet=True, timeout_s=0.15))
+    doc = run(
+        LoadTestConfig(
+            url=url, models=["forecast-lstm"], rate=20, duration=2, warmup=0, rounds=1, quiet=True, timeout_s=0.15
+        )
+    )
     m = doc["models"]["forecast-lstm"]
     assert m["error_kinds"].get("timeout", 0) > 0
     assert m["requests_ok"] + m["errors"] == m["requests_sent"] == 40

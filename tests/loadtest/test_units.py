@@ -14,14 +14,24 @@ from loadtest.schedule import intended_offsets
 from loadtest.stats import bucket_values, counts_of, merge, percentile_from_counts, ratio_ci, summarise_latency
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8000", "http://127.3.4.5:1", "http://localhost:8000/",
-                                 "http://[::1]:8000"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000", "http://127.3.4.5:1", "http://localhost:8000/", "http://[::1]:8000"]
+)
 def test_loopback_urls_are_accepted(url: str) -> None:
     assert check_target_url(url) == url.rstrip("/")
 
 
-@pytest.mark.parametrize("url", ["http://10.0.0.1:8000", "http://example.com", "http://8.8.8.8",
-                                 "http://rnn-serve:8000", "ftp://127.0.0.1", "127.0.0.1:8000"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.1:8000",
+        "http://example.com",
+        "http://8.8.8.8",
+        "http://rnn-serve:8000",
+        "ftp://127.0.0.1",
+        "127.0.0.1:8000",
+    ],
+)
 def test_non_loopback_urls_are_refused(url: str) -> None:
     with pytest.raises(ConfigError):
         check_target_url(url)
@@ -106,13 +116,24 @@ def test_send_lag_and_late_counting() -> None:
 
 
 def test_unknown_data_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["--url", "http://127.0.0.1:9", "--models", "sentiment-gru", "--data", str(tmp_path / "no.tsv"),
-               "--duration", "1", "--quiet"])
+    rc = main(
+        [
+            "--url",
+            "http://127.0.0.1:9",
+            "--models",
+            "sentiment-gru",
+            "--data",
+            str(tmp_path / "no.tsv"),
+            "--duration",
+            "1",
+            "--quiet",
+        ]
+    )
     assert rc == 2 and "no such file" in capsys.readouterr().err
 
 
 def test_an_unreachable_server_fails_fast(capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.servers import free_port
+    from loadtest.servers import free_port
 
     rc = main(["--url", f"http://127.0.0.1:{free_port()}", "--models", "forecast-gru", "--duration", "5", "--quiet"])
     assert rc == 2 and "cannot reach the server" in capsys.readouterr().err

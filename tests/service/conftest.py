@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.servers import Server, run_server
+from loadtest.servers import Server, run_server
 from tests.service.tiny_models import MODEL_NAMES, build_tiny_repository
 
 #: Worker processes of the servers the tests start (they read RNN_SERVE_WORKERS from the
@@ -42,7 +42,9 @@ def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def server(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with run_server(
-        tiny_repo, log_dir=tmp_path_factory.mktemp("logs"), ready_path="/v2/health/ready",
+        tiny_repo,
+        log_dir=tmp_path_factory.mktemp("logs"),
+        ready_path="/v2/health/ready",
         extra_args=["--max-body-bytes", "200000"],
     ) as srv:
         yield srv
@@ -64,8 +66,10 @@ def example(name: str, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     task = name.split("-")[0]
     if task == "sentiment":
-        return {"tokens": rng.integers(2, 20, (batch, 7)).astype(np.int64),
-                "lengths": np.array([7, 4, 2, 5][:batch], dtype=np.int64)}
+        return {
+            "tokens": rng.integers(2, 20, (batch, 7)).astype(np.int64),
+            "lengths": np.array([7, 4, 2, 5][:batch], dtype=np.int64),
+        }
     if task == "keywords":
         return {"features": rng.normal(0, 1, (batch, 98, 40)).astype(np.float32)}
     return {"history": rng.normal(0, 1, (batch, 96, 7)).astype(np.float32)}
@@ -121,11 +125,24 @@ def synthetic_results() -> dict[str, Any]:
             }
             for i, cell in enumerate(("gru", "lstm"))
         }
-        latency[task] = {cell: {"median_ms": 0.1 + 0.02 * i, "p90_ms": 0.12 + 0.02 * i} for i, cell in enumerate(("gru", "lstm"))}
+        latency[task] = {
+            cell: {"median_ms": 0.1 + 0.02 * i, "p90_ms": 0.12 + 0.02 * i} for i, cell in enumerate(("gru", "lstm"))
+        }
     sweep = [
-        {"task": "sentiment", "cell": cell, "hidden_size": size, "seed": seed, "params": size * 100, "metric": "f1",
-         "value": 0.9 + size / 10000 + seed / 1000, "raw_p50_ms": size / 1000, "served_p50_ms": 0.3 + size / 1000}
-        for cell in ("gru", "lstm") for size in (16, 64) for seed in (0, 1)
+        {
+            "task": "sentiment",
+            "cell": cell,
+            "hidden_size": size,
+            "seed": seed,
+            "params": size * 100,
+            "metric": "f1",
+            "value": 0.9 + size / 10000 + seed / 1000,
+            "raw_p50_ms": size / 1000,
+            "served_p50_ms": 0.3 + size / 1000,
+        }
+        for cell in ("gru", "lstm")
+        for size in (16, 64)
+        for seed in (0, 1)
     ]
     return {"generated_utc": "2026-01-01T00:00:00+00:00", "tasks": tasks, "latency": latency, "sweeps": {"size": sweep}}
 
@@ -141,7 +158,9 @@ def dash_repo(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 @pytest.fixture(scope="session")
 def dash_server(dash_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with run_server(
-        dash_repo, log_dir=tmp_path_factory.mktemp("dash-logs"), ready_path="/v2/health/ready",
+        dash_repo,
+        log_dir=tmp_path_factory.mktemp("dash-logs"),
+        ready_path="/v2/health/ready",
         extra_args=["--cors-allow-origins", ",".join(ALLOWED_ORIGINS), "--latency-window", str(LATENCY_WINDOW)],
     ) as srv:
         yield srv

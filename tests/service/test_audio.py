@@ -38,6 +38,7 @@ def textbook_mel_filterbank(cfg: KeywordsPreprocessing) -> np.ndarray:
     """HTK-mel triangles written out band by band and bin by bin, independent of the service's
     vectorised version: band m rises linearly from the mel-spaced edge m to edge m+1 and falls to
     edge m+2; an FFT bin's weight is the triangle's height at the bin's frequency."""
+
     def mel(hz: float) -> float:
         return 2595.0 * math.log10(1.0 + hz / 700.0)
 
@@ -93,10 +94,12 @@ def reference_log_mel_frames(samples: np.ndarray, cfg: KeywordsPreprocessing) ->
 
 def _scaled(cfg: KeywordsPreprocessing, seed: int = 0) -> KeywordsPreprocessing:
     rng = np.random.default_rng(seed)
-    return cfg.model_copy(update={
-        "feature_mean": rng.normal(-10, 1, cfg.n_mels).tolist(),
-        "feature_std": rng.uniform(3, 6, cfg.n_mels).tolist(),
-    })
+    return cfg.model_copy(
+        update={
+            "feature_mean": rng.normal(-10, 1, cfg.n_mels).tolist(),
+            "feature_std": rng.uniform(3, 6, cfg.n_mels).tolist(),
+        }
+    )
 
 
 def _signals(n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -176,7 +179,7 @@ def test_chunked_frames_equal_whole() -> None:
     for chunk in np.split(x, [333, 1000, 1001, 5000, 9999]):
         buffer = np.concatenate([pending, chunk])
         frames = audio.complete_frames(len(buffer), cfg)
-        pending = buffer[frames * cfg.hop_length:]
+        pending = buffer[frames * cfg.hop_length :]
         if frames:
             parts.append(audio.log_mel_frames(buffer, cfg))
     np.testing.assert_allclose(np.concatenate(parts), audio.log_mel_frames(x, cfg), rtol=0, atol=1e-6)

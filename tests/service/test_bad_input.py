@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from tests.servers import Server
+from loadtest.servers import Server
 from tests.service.conftest import history, tone, wav_bytes
 
 SENT = "/v1/models/sentiment-gru/predict"
@@ -39,14 +39,30 @@ CASES = [
     ("too-many-tokens", SENT, JSON, ('{"text": "%s"}' % ("a " * 100)).encode(), 422, "text", "tokens"),
     ("empty-texts-item", SENT, JSON, b'{"texts": ["fine", ""]}', 422, "texts[1]", "at least one"),
     ("too-many-texts", SENT, JSON, ('{"texts": [%s]}' % ",".join(['"a"'] * 65)).encode(), 400, "texts", "at most 64"),
-    ("wrong-content-type", SENT, {"content-type": "text/plain"}, b'{"text": "a"}', 415, "Content-Type", "application/json"),
+    (
+        "wrong-content-type",
+        SENT,
+        {"content-type": "text/plain"},
+        b'{"text": "a"}',
+        415,
+        "Content-Type",
+        "application/json",
+    ),
     ("wav-to-sentiment", SENT, WAV, wav_bytes(tone()), 415, "Content-Type", "application/json"),
     ("not-a-wav", KW, WAV, b"RIFF....this is not audio", 422, "body", "PCM WAV"),
     ("wav-wrong-rate", KW, WAV, wav_bytes(tone(), rate=16000), 422, "body", "8000 Hz"),
     ("wav-stereo", KW, WAV, wav_bytes(tone(), channels=2), 422, "body", "mono"),
     ("wav-too-long", KW, WAV, wav_bytes(tone(8000 * 5)), 422, "body", "at most"),
     ("bad-base64", KW, JSON, b'{"audio_base64": "!!!not base64"}', 422, "audio_base64", "base64"),
-    ("base64-not-wav", KW, JSON, ('{"audio_base64": "%s"}' % base64.b64encode(b"hello").decode()).encode(), 422, "audio_base64", "WAV"),
+    (
+        "base64-not-wav",
+        KW,
+        JSON,
+        ('{"audio_base64": "%s"}' % base64.b64encode(b"hello").decode()).encode(),
+        422,
+        "audio_base64",
+        "WAV",
+    ),
     ("samples-wrong-rate", KW, JSON, b'{"samples": [0.1, 0.2], "sample_rate": 16000}', 422, "sample_rate", "8000"),
     ("samples-no-rate", KW, JSON, b'{"samples": [0.1, 0.2]}', 422, None, "sample_rate"),
     ("samples-empty", KW, JSON, b'{"samples": [], "sample_rate": 8000}', 422, "samples", "at least one"),
@@ -63,10 +79,12 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("path", "headers", "body", "status", "field", "word"),
-                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input(client: httpx.Client, path: str, headers: dict, body: bytes, status: int,
-                   field: str | None, word: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "status", "field", "word"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_bad_input(
+    client: httpx.Client, path: str, headers: dict, body: bytes, status: int, field: str | None, word: str
+) -> None:
     resp = client.post(path, content=body, headers=headers)
     assert resp.status_code == status, resp.text
     assert resp.headers["content-type"] == "application/json"
@@ -84,11 +102,13 @@ def test_unknown_route_and_method_use_error_shape(client: httpx.Client) -> None:
 
 def test_chunked_body_over_limit_is_413(client: httpx.Client) -> None:
     """No Content-Length: the limit is enforced while streaming."""
+
     def chunks():
         yield b'{"text": "'
         for _ in range(30):
             yield b"a" * 10_000
         yield b'"}'
+
     resp = client.post(SENT, content=chunks(), headers=JSON)
     assert resp.status_code == 413 and resp.json()["field"] == "body"
 
@@ -97,8 +117,10 @@ def test_truncated_request_does_not_hurt_the_server(server: Server, client: http
     """A client that promises 1000 bytes and hangs up after 10 leaves the server serving."""
     url = urlparse(server.url)
     with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
-        sock.sendall(b"POST " + SENT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 1000\r\n\r\n" + b'{"text": "')
+        sock.sendall(
+            b"POST " + SENT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n" + b'{"text": "'
+        )
     assert client.post(SENT, json={"text": "still fine"}).status_code == 200
 
 

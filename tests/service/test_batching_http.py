@@ -19,15 +19,18 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from loadtest.servers import Server, run_server
 from service.package import MODEL_FILE, read_package
 from service.tasks import task_for
-from tests.servers import Server, run_server
 from tests.service.conftest import REPO_ROOT, WORKERS, history, one_process, tone, wav_bytes
 
 SST2 = REPO_ROOT.parent / "shared" / "data" / "sentiment" / "sst2_glue" / "dev.tsv"
 REAL_MODELS = REPO_ROOT / "models"
-BATCHING_ENV = {"RNN_SERVE_BATCHING": "on", "RNN_SERVE_MAX_BATCH_ROWS": "16",
-                "RNN_SERVE_MAX_QUEUE_DELAY_US": "20000"}  # 20 ms: batches form even on a busy box
+BATCHING_ENV = {
+    "RNN_SERVE_BATCHING": "on",
+    "RNN_SERVE_MAX_BATCH_ROWS": "16",
+    "RNN_SERVE_MAX_QUEUE_DELAY_US": "20000",
+}  # 20 ms: batches form even on a busy box
 
 
 def sst2_sentences(n: int) -> list[str]:
@@ -66,16 +69,19 @@ def numbers(answer: dict[str, Any]) -> np.ndarray:
 async def post_all(url: str, requests: list[tuple[str, bytes, str]]) -> list[tuple[int, dict, dict]]:
     """Send every request at once; (status, json, headers) per request, in order."""
     async with aiohttp.ClientSession() as session:
+
         async def one(path: str, body: bytes, ctype: str) -> tuple[int, dict, dict]:
             async with session.post(url + path, data=body, headers={"Content-Type": ctype}) as resp:
                 return resp.status, await resp.json(content_type=None), dict(resp.headers)
+
         return await asyncio.gather(*(one(*r) for r in requests))
 
 
 @pytest.fixture(scope="module")
 def batching_server(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with run_server(tiny_repo, env=BATCHING_ENV, log_dir=tmp_path_factory.mktemp("batch-logs"),
-                    ready_path="/v2/health/ready") as srv:
+    with run_server(
+        tiny_repo, env=BATCHING_ENV, log_dir=tmp_path_factory.mktemp("batch-logs"), ready_path="/v2/health/ready"
+    ) as srv:
         yield srv
 
 
@@ -102,8 +108,10 @@ def check_same_as_alone(repo: Path, server: Server, name: str, bodies: list[tupl
 def test_sst2_sentences_batched_equal_unbatched(batching_server: Server, tiny_repo: Path, cell: str) -> None:
     sentences = sst2_sentences(40)
     bodies = [(httpx.Request("POST", "/", json={"text": s}).content, "application/json") for s in sentences[:32]]
-    bodies += [(httpx.Request("POST", "/", json={"texts": sentences[i:i + 3]}).content, "application/json")
-               for i in range(32, 40, 3)]  # multi-row requests ride as a unit
+    bodies += [
+        (httpx.Request("POST", "/", json={"texts": sentences[i : i + 3]}).content, "application/json")
+        for i in range(32, 40, 3)
+    ]  # multi-row requests ride as a unit
     sizes = check_same_as_alone(tiny_repo, batching_server, f"sentiment-{cell}", bodies)
     assert max(sizes) > 1, f"no request rode in a batch: {sizes}"
 
@@ -125,11 +133,19 @@ def test_sst2_batched_equal_unbatched_on_the_trained_models(tmp_path: Path) -> N
 def test_fixed_shape_models_batched_equal_unbatched(batching_server: Server, tiny_repo: Path, name: str) -> None:
     if name.startswith("keywords"):
         bodies = [(wav_bytes(tone(8000, 200 + 40 * i)), "audio/wav") for i in range(12)]
-        bodies.append((httpx.Request("POST", "/", json={
-            "audio_base64": base64.b64encode(wav_bytes(tone(6000, 900))).decode()}).content, "application/json"))
+        bodies.append(
+            (
+                httpx.Request(
+                    "POST", "/", json={"audio_base64": base64.b64encode(wav_bytes(tone(6000, 900))).decode()}
+                ).content,
+                "application/json",
+            )
+        )
     else:
-        bodies = [(httpx.Request("POST", "/", json={"history": history(seed=i)}).content, "application/json")
-                  for i in range(13)]
+        bodies = [
+            (httpx.Request("POST", "/", json={"history": history(seed=i)}).content, "application/json")
+            for i in range(13)
+        ]
     assert max(check_same_as_alone(tiny_repo, batching_server, name, bodies)) > 1
 
 
@@ -137,11 +153,19 @@ def test_v2_batch_of_four_rides_as_a_unit(batching_server: Server, tiny_repo: Pa
     direct = Direct(tiny_repo, "sentiment-gru")
     rng = np.random.default_rng(3)
     tensors = [rng.integers(2, 20, size=(n, t)) for n, t in ((4, 7), (1, 3), (4, 11), (1, 5), (2, 2))]
-    bodies = [httpx.Request("POST", "/", json={"inputs": [
-        {"name": "tokens", "shape": list(t.shape), "datatype": "INT64", "data": t.ravel().tolist()}]}).content
-        for t in tensors]
-    results = asyncio.run(post_all(batching_server.url, [
-        ("/v2/models/sentiment-gru/infer", b, "application/json") for b in bodies]))
+    bodies = [
+        httpx.Request(
+            "POST",
+            "/",
+            json={
+                "inputs": [{"name": "tokens", "shape": list(t.shape), "datatype": "INT64", "data": t.ravel().tolist()}]
+            },
+        ).content
+        for t in tensors
+    ]
+    results = asyncio.run(
+        post_all(batching_server.url, [("/v2/models/sentiment-gru/infer", b, "application/json") for b in bodies])
+    )
     for t, (status, doc, _) in zip(tensors, results, strict=True):
         assert status == 200, doc
         want = direct.session.run(["logits"], {"tokens": t, "lengths": np.full(len(t), t.shape[1])})[0]
@@ -153,8 +177,13 @@ def test_v2_batch_of_four_rides_as_a_unit(batching_server: Server, tiny_repo: Pa
 def test_batch_stats_prometheus_and_config_show_batching(batching_server: Server) -> None:
     url = batching_server.url
     body = {"history": history()}
-    asyncio.run(post_all(url, [("/v1/models/forecast-gru/predict", httpx.Request("POST", "/", json=body).content,
-                                "application/json")] * 8))
+    asyncio.run(
+        post_all(
+            url,
+            [("/v1/models/forecast-gru/predict", httpx.Request("POST", "/", json=body).content, "application/json")]
+            * 8,
+        )
+    )
     stats = httpx.get(f"{url}/v2/models/forecast-gru/stats").json()["model_stats"][0]
     batches = {b["batch_size"]: b for b in stats["batch_stats"]}
     assert sum(size * b["compute_infer"]["count"] for size, b in batches.items()) == stats["inference_count"]
@@ -171,7 +200,11 @@ def test_batch_stats_prometheus_and_config_show_batching(batching_server: Server
     runtime = config["runtime"]
     assert runtime["onnxruntime_version"] == ort.__version__
     assert runtime["execution_providers"] == ["CPUExecutionProvider"]
-    assert (runtime["intra_op_threads"], runtime["inter_op_threads"], runtime["graph_optimization_level"]) == (1, 1, "all")
+    assert (runtime["intra_op_threads"], runtime["inter_op_threads"], runtime["graph_optimization_level"]) == (
+        1,
+        1,
+        "all",
+    )
     assert runtime["batching"]["max_batch_rows"] == 16 and runtime["batching"]["enabled"] is True
     listed = {m["name"]: m for m in httpx.get(f"{url}/v1/models").json()["models"]}
     if WORKERS > 1:  # each worker times its own warm-up run, and the two GETs may reach different ones
@@ -198,8 +231,9 @@ async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 def slow_server(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A 400 ms batch wait and room for 2 queued requests: overload and disconnects are easy to stage."""
     env = {**BATCHING_ENV, "RNN_SERVE_MAX_QUEUE_DELAY_US": "400000", "RNN_SERVE_MAX_QUEUE_SIZE": "2"}
-    with run_server(tiny_repo, env=env, log_dir=tmp_path_factory.mktemp("slow-logs"),
-                    ready_path="/v2/health/ready") as srv:
+    with run_server(
+        tiny_repo, env=env, log_dir=tmp_path_factory.mktemp("slow-logs"), ready_path="/v2/health/ready"
+    ) as srv:
         yield srv
 
 
@@ -210,11 +244,14 @@ def test_full_queue_answers_503_with_retry_after_at_once_then_recovers(slow_serv
 
     async def go() -> tuple[list, float, tuple]:
         async with aiohttp.ClientSession() as session:
+
             async def one() -> tuple[int, dict, float]:
                 t0 = time.monotonic()
-                async with session.post(slow_server.url + path, data=body,
-                                        headers={"Content-Type": "application/json"}) as resp:
+                async with session.post(
+                    slow_server.url + path, data=body, headers={"Content-Type": "application/json"}
+                ) as resp:
                     return resp.status, dict(resp.headers), time.monotonic() - t0
+
             first = [asyncio.ensure_future(one()) for _ in range(2)]
             await _until(lambda: _queued(slow_server, "forecast-lstm") == 2)  # both wait for the batch to fill
             refused = await one()
@@ -240,8 +277,10 @@ def _executions(server: Server, model: str) -> int:
 def test_disconnected_client_is_dropped_from_the_queue(slow_server: Server) -> None:
     body = httpx.Request("POST", "/", json={"history": history()}).content
     host, port = slow_server.url.removeprefix("http://").split(":")
-    raw = (f"POST /v1/models/forecast-gru/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-           f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    raw = (
+        f"POST /v1/models/forecast-gru/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     dropped, executions = _dropped(slow_server, "forecast-gru"), _executions(slow_server, "forecast-gru")
     sock = socket.create_connection((host, int(port)))
     sock.sendall(raw)

@@ -13,7 +13,7 @@ import pytest
 import tritonclient.grpc as triton
 from tritonclient.utils import InferenceServerException
 
-from tests.servers import Server, run_server
+from loadtest.servers import Server, run_server
 from tests.service.tiny_models import build_tiny_repository
 from tests.triton import triton_inputs
 

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from loadtest.servers import Server
 from tests.browser import CHROMIUM, Page, chromium
-from tests.servers import Server
 from tests.service.conftest import history, synthetic_results, tone, wav_bytes
 
 pytestmark = pytest.mark.skipif(
@@ -32,16 +32,21 @@ CARDS = """[...document.querySelectorAll('#compare-results .card')].map((c) => (
 
 
 def _traffic(client: httpx.Client, rounds: int = 3) -> None:
-    bodies: dict[str, Any] = {"sentiment": {"text": "a fine film"}, "forecast": {"history": history()},
-                              "keywords": {"samples": tone(4000).tolist(), "sample_rate": 8000}}
+    bodies: dict[str, Any] = {
+        "sentiment": {"text": "a fine film"},
+        "forecast": {"history": history()},
+        "keywords": {"samples": tone(4000).tolist(), "sample_rate": 8000},
+    }
     for _ in range(rounds):
         for name in PLAIN:
             assert client.post(f"/v1/models/{name}/predict", json=bodies[name.split("-")[0]]).status_code == 200
 
 
 def _choose_task(page: Page, task: str) -> None:
-    page.evaluate(f"(() => {{ const s = document.getElementById('compare-task'); s.value = {json.dumps(task)};"
-                  " s.dispatchEvent(new Event('change')); })()")
+    page.evaluate(
+        f"(() => {{ const s = document.getElementById('compare-task'); s.value = {json.dumps(task)};"
+        " s.dispatchEvent(new Event('change')); })()"
+    )
 
 
 def _compare(page: Page, task: str) -> list[dict[str, str]]:
@@ -55,8 +60,9 @@ def _compare(page: Page, task: str) -> list[dict[str, str]]:
     return cards
 
 
-def test_dashboard_in_a_real_browser(dash_server: Server, dash_client: httpx.Client, server: Server,
-                                     tmp_path: Path) -> None:
+def test_dashboard_in_a_real_browser(
+    dash_server: Server, dash_client: httpx.Client, server: Server, tmp_path: Path
+) -> None:
     started = time.monotonic()
     _traffic(dash_client)
     with chromium() as page:
@@ -64,7 +70,9 @@ def test_dashboard_in_a_real_browser(dash_server: Server, dash_client: httpx.Cli
         assert page.evaluate("document.title") == "rnn-serve dashboard"
 
         # every model, with the p50/p99 the server reports (no traffic since: the numbers are stable)
-        rows = page.wait_for(f"(() => {{ const r = {ROWS}; return r.length >= 6 && r.every((x) => /^[0-9]/.test(x.p99)) ? r : null; }})()")
+        rows = page.wait_for(
+            f"(() => {{ const r = {ROWS}; return r.length >= 6 && r.every((x) => /^[0-9]/.test(x.p99)) ? r : null; }})()"
+        )
         assert [r["model"] for r in rows] == PLAIN
         served = {m["model"]: m for m in dash_client.get("/v1/latency").json()["models"]}
         for row in rows:
@@ -98,7 +106,9 @@ def test_dashboard_in_a_real_browser(dash_server: Server, dash_client: httpx.Cli
         # a bad input is the server's 4xx message, as text
         page.type_into("#rows", "1,2,3")
         page.evaluate("document.getElementById('compare-run').click()")
-        error = page.wait_for("(() => { const e = document.getElementById('compare-error'); return !e.hidden && e.textContent; })()")
+        error = page.wait_for(
+            "(() => { const e = document.getElementById('compare-error'); return !e.hidden && e.textContent; })()"
+        )
         assert error.startswith("422: history")
 
         # accuracy vs latency from results.json: a chart per task; the sweep's records as dots

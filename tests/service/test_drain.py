@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.servers import run_server
+from loadtest.servers import run_server
 from tests.service.conftest import history
 
 QUEUE_DELAY_S = 1.2
@@ -24,16 +24,22 @@ SHUTDOWN_DELAY_S = 0.3
 
 async def _post(url: str, body: dict[str, object]) -> int:
     # a connection per request, as separate clients would open them
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session, session.post(
-            url, json=body, timeout=aiohttp.ClientTimeout(total=20)) as resp:
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session,
+        session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=20)) as resp,
+    ):
         await resp.read()
         return resp.status
 
 
 def test_sigterm_drains_in_flight_and_just_sent_requests_and_exits_0(tiny_repo: Path, tmp_path: Path) -> None:
-    env = {"RNN_SERVE_BATCHING": "on", "RNN_SERVE_MAX_BATCH_ROWS": "64",
-           "RNN_SERVE_MAX_QUEUE_DELAY_US": str(int(QUEUE_DELAY_S * 1e6)),
-           "RNN_SERVE_SHUTDOWN_DELAY_S": str(SHUTDOWN_DELAY_S), "RNN_SERVE_GRACEFUL_SHUTDOWN_S": "10"}
+    env = {
+        "RNN_SERVE_BATCHING": "on",
+        "RNN_SERVE_MAX_BATCH_ROWS": "64",
+        "RNN_SERVE_MAX_QUEUE_DELAY_US": str(int(QUEUE_DELAY_S * 1e6)),
+        "RNN_SERVE_SHUTDOWN_DELAY_S": str(SHUTDOWN_DELAY_S),
+        "RNN_SERVE_GRACEFUL_SHUTDOWN_S": "10",
+    }
     with run_server(tiny_repo, env=env, log_dir=tmp_path, ready_path="/v2/health/ready") as srv:
         url = f"{srv.url}/v1/models/forecast-gru/predict"
         body = {"history": history()}

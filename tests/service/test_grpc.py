@@ -20,7 +20,7 @@ import tritonclient.grpc as triton
 from tritonclient.grpc import service_pb2
 from tritonclient.utils import InferenceServerException
 
-from tests.servers import Server, run_server
+from loadtest.servers import Server, run_server
 from tests.service.conftest import example
 from tests.service.tiny_models import MODEL_NAMES
 from tests.triton import triton_inputs
@@ -32,7 +32,10 @@ MAX_SESSIONS = 2
 @pytest.fixture(scope="module")
 def grpc_server(tiny_repo: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with run_server(
-        tiny_repo, grpc=True, log_dir=tmp_path_factory.mktemp("grpc-logs"), ready_path="/v2/health/ready",
+        tiny_repo,
+        grpc=True,
+        log_dir=tmp_path_factory.mktemp("grpc-logs"),
+        ready_path="/v2/health/ready",
         extra_args=["--max-body-bytes", "200000", "--stream-max-sessions", str(MAX_SESSIONS)],
     ) as srv:
         yield srv
@@ -90,7 +93,9 @@ def test_infer_every_model_raw(tc: triton.InferenceServerClient, sessions: dict,
     arrays = example(name)
     out_name = tc.get_model_metadata(name).outputs[0].name
     result = tc.infer(name, make_inputs(arrays), outputs=[triton.InferRequestedOutput(out_name)], request_id="r-1")
-    np.testing.assert_allclose(result.as_numpy(out_name), sessions[name].run([out_name], arrays)[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        result.as_numpy(out_name), sessions[name].run([out_name], arrays)[0], rtol=1e-5, atol=1e-6
+    )
     response = result.get_response()
     assert response.id == "r-1" and response.model_name == name and response.model_version == "1"
     timing = {k: v.double_param for k, v in response.parameters.items() if k.endswith("_ms")}
@@ -121,7 +126,9 @@ def test_sentiment_lengths_derived_from_padding(tc: triton.InferenceServerClient
 def test_metadata_and_config_match_rest(tc: triton.InferenceServerClient, rest: httpx.Client, name: str) -> None:
     meta = tc.get_model_metadata(name, as_json=True)
     rest_meta = rest.get(f"/v2/models/{name}").json()
-    assert {k: meta[k] for k in ("name", "versions", "platform")} == {k: rest_meta[k] for k in ("name", "versions", "platform")}
+    assert {k: meta[k] for k in ("name", "versions", "platform")} == {
+        k: rest_meta[k] for k in ("name", "versions", "platform")
+    }
     for key in ("inputs", "outputs"):  # JSON of protobuf int64 is a string
         assert [{**t, "shape": [int(d) for d in t["shape"]]} for t in meta[key]] == rest_meta[key]
     config = tc.get_model_config(name, as_json=True)["config"]
@@ -165,7 +172,9 @@ def test_errors_as_triton_status_codes(tc: triton.InferenceServerClient, channel
         assert rpc.value.code() == grpc.StatusCode.INVALID_ARGUMENT, rpc.value.details()
 
 
-def test_full_session_store_is_unavailable_with_retry_after(tc: triton.InferenceServerClient, channel: grpc.Channel) -> None:
+def test_full_session_store_is_unavailable_with_retry_after(
+    tc: triton.InferenceServerClient, channel: grpc.Channel
+) -> None:
     step = {"history": np.zeros((1, 2, 7), np.float32)}
     ids = list(range(9001, 9001 + MAX_SESSIONS))
     for sid in ids:
@@ -195,11 +204,18 @@ def test_stream_infer_sequence_with_a_bad_request_in_the_middle(
     try:
         chunks = [(0, 1), (1, 48), (48, 96)]
         for i, (a, b) in enumerate(chunks):
-            tc.async_stream_infer("forecast-gru-stream", make_inputs({"history": x[:, a:b]}), request_id=f"s{i}",
-                                  sequence_id="seq-a", sequence_start=i == 0, sequence_end=i == len(chunks) - 1)
+            tc.async_stream_infer(
+                "forecast-gru-stream",
+                make_inputs({"history": x[:, a:b]}),
+                request_id=f"s{i}",
+                sequence_id="seq-a",
+                sequence_start=i == 0,
+                sequence_end=i == len(chunks) - 1,
+            )
             if i == 0:
-                tc.async_stream_infer("forecast-gru-stream", make_inputs({"history": x[:, :, :6]}), request_id="bad",
-                                      sequence_id="seq-a")
+                tc.async_stream_infer(
+                    "forecast-gru-stream", make_inputs({"history": x[:, :, :6]}), request_id="bad", sequence_id="seq-a"
+                )
         got = [answers.get(timeout=10) for _ in range(len(chunks) + 1)]
     finally:
         tc.stop_stream()
@@ -219,8 +235,12 @@ def _stats(tc: triton.InferenceServerClient, name: str) -> Any:
 def test_statistics_and_prometheus_count_grpc_calls(tc: triton.InferenceServerClient, rest: httpx.Client) -> None:
     def requests_total(route: str, status: str) -> float:
         for line in rest.get("/metrics").text.splitlines():
-            if line.startswith("rnn_serve_requests_total{") and f'route="{route}"' in line and \
-                    f'status="{status}"' in line and 'model="keywords-gru"' in line:
+            if (
+                line.startswith("rnn_serve_requests_total{")
+                and f'route="{route}"' in line
+                and f'status="{status}"' in line
+                and 'model="keywords-gru"' in line
+            ):
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
 

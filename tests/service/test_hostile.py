@@ -17,9 +17,9 @@ import httpx
 import numpy as np
 import pytest
 
+from loadtest.servers import REPO_ROOT, Server, run_server
 from service.runtime.repository import load_model
 from service.settings import Settings
-from tests.servers import REPO_ROOT, Server, run_server
 from tests.service.conftest import STREAMING, history, one_process
 
 TINY_MAX_TOKENS = 64  # the tiny sentiment package's preprocessing.max_tokens
@@ -28,10 +28,10 @@ TINY_MAX_TOKENS = 64  # the tiny sentiment package's preprocessing.max_tokens
 @pytest.fixture(scope="module")
 def guarded(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server with short header/body deadlines, so the slow-client tests take a second."""
-    args = ["--header-timeout-s", "0.5", "--body-timeout-s", "0.5", "--max-headers", "50",
-            "--max-header-bytes", "8192"]
-    with run_server(tiny_repo, extra_args=args, log_dir=tmp_path_factory.mktemp("guarded-logs"),
-                    ready_path="/v2/health/ready") as srv:
+    args = ["--header-timeout-s", "0.5", "--body-timeout-s", "0.5", "--max-headers", "50", "--max-header-bytes", "8192"]
+    with run_server(
+        tiny_repo, extra_args=args, log_dir=tmp_path_factory.mktemp("guarded-logs"), ready_path="/v2/health/ready"
+    ) as srv:
         yield srv
 
 
@@ -62,37 +62,64 @@ def _json(raw: bytes) -> dict:
 
 # ---- D1: one length limit on every entry point, from model.json -----------------------------
 
+
 def test_d1_v2_refuses_sequences_over_the_model_limit_in_json_and_binary(client: httpx.Client) -> None:
     too_long = TINY_MAX_TOKENS + 1
-    resp = client.post("/v2/models/sentiment-gru/infer", json={"inputs": [
-        {"name": "tokens", "shape": [1, too_long], "datatype": "INT64", "data": [1] * too_long}]})
+    resp = client.post(
+        "/v2/models/sentiment-gru/infer",
+        json={"inputs": [{"name": "tokens", "shape": [1, too_long], "datatype": "INT64", "data": [1] * too_long}]},
+    )
     assert resp.status_code == 400, resp.text
     body = resp.json()
     assert body["field"] == "tokens.shape" and f"[1, {TINY_MAX_TOKENS}]" in body["rule"]
     tokens = np.ones((1, 20_000), dtype="<i8").tobytes()
-    header = json.dumps({"inputs": [{"name": "tokens", "shape": [1, 20_000], "datatype": "INT64",
-                                     "parameters": {"binary_data_size": len(tokens)}}]}).encode()
-    resp = client.post("/v2/models/sentiment-gru/infer", content=header + tokens,
-                       headers={"Inference-Header-Content-Length": str(len(header)),
-                                "Content-Type": "application/octet-stream"})
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "tokens",
+                    "shape": [1, 20_000],
+                    "datatype": "INT64",
+                    "parameters": {"binary_data_size": len(tokens)},
+                }
+            ]
+        }
+    ).encode()
+    resp = client.post(
+        "/v2/models/sentiment-gru/infer",
+        content=header + tokens,
+        headers={"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"},
+    )
     assert resp.status_code == 400 and resp.json()["field"] == "tokens.shape", resp.text
-    ok = client.post("/v2/models/sentiment-gru/infer", json={"inputs": [
-        {"name": "tokens", "shape": [1, TINY_MAX_TOKENS], "datatype": "INT64", "data": [1] * TINY_MAX_TOKENS}]})
+    ok = client.post(
+        "/v2/models/sentiment-gru/infer",
+        json={
+            "inputs": [
+                {"name": "tokens", "shape": [1, TINY_MAX_TOKENS], "datatype": "INT64", "data": [1] * TINY_MAX_TOKENS}
+            ]
+        },
+    )
     assert ok.status_code == 200, ok.text
 
 
 @one_process
 def test_d1_sequences_and_native_chunks_have_the_same_limit(client: httpx.Client) -> None:
     too_long = TINY_MAX_TOKENS + 1
-    resp = client.post("/v2/models/sentiment-gru-stream/infer", json={
-        "parameters": {"sequence_id": 991, "sequence_start": True},
-        "inputs": [{"name": "tokens", "shape": [1, too_long], "datatype": "INT64", "data": [1] * too_long}]})
+    resp = client.post(
+        "/v2/models/sentiment-gru-stream/infer",
+        json={
+            "parameters": {"sequence_id": 991, "sequence_start": True},
+            "inputs": [{"name": "tokens", "shape": [1, too_long], "datatype": "INT64", "data": [1] * too_long}],
+        },
+    )
     assert resp.status_code == 400 and resp.json()["field"] == "tokens.shape", resp.text
     session = client.post("/v1/models/forecast-gru/sessions").json()["session_id"]
     rows = 10_001  # forecast's max_chunk_rows is 10,000
-    resp = client.post(f"/v1/models/forecast-gru/sessions/{session}/chunks",
-                       content=b'{"rows": [' + b",".join([b"[1,2,3,4,5,6,7]"] * rows) + b"]}",
-                       headers={"Content-Type": "application/json"})
+    resp = client.post(
+        f"/v1/models/forecast-gru/sessions/{session}/chunks",
+        content=b'{"rows": [' + b",".join([b"[1,2,3,4,5,6,7]"] * rows) + b"]}",
+        headers={"Content-Type": "application/json"},
+    )
     assert resp.status_code in (413, 422), resp.text  # 413 when the test server's body limit bites first
 
 
@@ -133,19 +160,39 @@ def test_d1_inline_decision_is_by_this_requests_size(tiny_repo: Path) -> None:
 
 # ---- D2: malformed V2 structure is a 400 naming the field, never a 500 ---------------------
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"inputs": [{"name": {}, "shape": [1], "datatype": "FP32", "data": [1]}]}, "inputs[0].name"),
-    ({"inputs": [{"name": ["x"], "shape": [1], "datatype": "FP32", "data": [1]}]}, "inputs[0].name"),
-    ({"inputs": [{"name": "tokens", "shape": [1, 2], "datatype": {}, "data": [1, 2]}]}, "tokens.datatype"),
-    ({"inputs": [{"name": "tokens", "shape": [1, True], "datatype": "INT64", "data": [1]}]}, "tokens.shape"),
-    ({"inputs": [{"name": "tokens", "shape": [1, 2], "datatype": "INT64", "data": [1, 2],
-                  "parameters": {"x": {}}}]}, "tokens.parameters.x"),
-    ({"inputs": [{"name": "tokens", "shape": [1, 1], "datatype": "INT64", "data": [1]}],
-      "outputs": [{"name": {}}]}, "outputs[0].name"),
-    ({"inputs": [{"name": "tokens", "shape": [1, 1], "datatype": "INT64", "data": [1]}], "id": {}}, "id"),
-    ({"inputs": [{"name": "tokens", "shape": [1, 1], "datatype": "INT64", "data": [1]}],
-      "parameters": {"sequence_id": []}}, "parameters.sequence_id"),
-])
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"inputs": [{"name": {}, "shape": [1], "datatype": "FP32", "data": [1]}]}, "inputs[0].name"),
+        ({"inputs": [{"name": ["x"], "shape": [1], "datatype": "FP32", "data": [1]}]}, "inputs[0].name"),
+        ({"inputs": [{"name": "tokens", "shape": [1, 2], "datatype": {}, "data": [1, 2]}]}, "tokens.datatype"),
+        ({"inputs": [{"name": "tokens", "shape": [1, True], "datatype": "INT64", "data": [1]}]}, "tokens.shape"),
+        (
+            {
+                "inputs": [
+                    {"name": "tokens", "shape": [1, 2], "datatype": "INT64", "data": [1, 2], "parameters": {"x": {}}}
+                ]
+            },
+            "tokens.parameters.x",
+        ),
+        (
+            {
+                "inputs": [{"name": "tokens", "shape": [1, 1], "datatype": "INT64", "data": [1]}],
+                "outputs": [{"name": {}}],
+            },
+            "outputs[0].name",
+        ),
+        ({"inputs": [{"name": "tokens", "shape": [1, 1], "datatype": "INT64", "data": [1]}], "id": {}}, "id"),
+        (
+            {
+                "inputs": [{"name": "tokens", "shape": [1, 1], "datatype": "INT64", "data": [1]}],
+                "parameters": {"sequence_id": []},
+            },
+            "parameters.sequence_id",
+        ),
+    ],
+)
 def test_d2_non_string_names_and_bad_structure_are_400(client: httpx.Client, body: dict, field: str) -> None:
     resp = client.post("/v2/models/sentiment-gru/infer", json=body)
     assert resp.status_code == 400, resp.text
@@ -153,6 +200,7 @@ def test_d2_non_string_names_and_bad_structure_are_400(client: httpx.Client, bod
 
 
 # ---- D3: a client that leaves mid-upload is a 499, one log line, no traceback ---------------
+
 
 def test_d3_client_gone_mid_upload_is_499_not_500(guarded: Server) -> None:
     def count(status: str) -> float:
@@ -165,8 +213,10 @@ def test_d3_client_gone_mid_upload_is_499_not_500(guarded: Server) -> None:
     host, port = guarded.url.removeprefix("http://").split(":")
     for _ in range(3):
         with socket.create_connection((host, int(port))) as sock:
-            sock.sendall(b"POST /v1/models/sentiment-gru/predict HTTP/1.1\r\nHost: x\r\n"
-                         b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"text\": \"go")
+            sock.sendall(
+                b"POST /v1/models/sentiment-gru/predict HTTP/1.1\r\nHost: x\r\n"
+                b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"text": "go'
+            )
             time.sleep(0.05)
     deadline = time.monotonic() + 5
     while count("499") < before_499 + 3 and time.monotonic() < deadline:
@@ -177,9 +227,13 @@ def test_d3_client_gone_mid_upload_is_499_not_500(guarded: Server) -> None:
 
 # ---- D4 / D5: deadlines and header limits -----------------------------------------------------
 
+
 def test_d4_a_body_that_never_completes_gets_408_and_the_connection_closes(guarded: Server) -> None:
-    raw, seconds, closed = _raw(guarded, b"POST /v1/models/sentiment-gru/predict HTTP/1.1\r\nHost: x\r\n"
-                                         b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+    raw, seconds, closed = _raw(
+        guarded,
+        b"POST /v1/models/sentiment-gru/predict HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    )
     assert _status(raw) == 408 and closed and seconds < 2.5
     assert _json(raw)["field"] == "body" and b"connection: close" in raw.lower()
 
@@ -204,6 +258,7 @@ def test_d5_oversized_or_too_many_headers_get_431(guarded: Server) -> None:
 
 # ---- D6: finiteness is checked after the float32 conversion, on every path -------------------
 
+
 @pytest.mark.parametrize("value", [1e300, -1e39])
 def test_d6_values_that_overflow_float32_are_422_not_null_forecasts(client: httpx.Client, value: float) -> None:
     rows = history()
@@ -215,8 +270,12 @@ def test_d6_values_that_overflow_float32_are_422_not_null_forecasts(client: http
         resp = client.post(f"/v1/models/forecast-gru/sessions/{session}/chunks", json={"rows": rows[:3]})
         assert resp.status_code == 422 and resp.json()["field"] == "rows", resp.text
     # V2 carries tensors, not task inputs: like Triton it passes the overflow (now inf) to the model
-    resp = client.post("/v2/models/forecast-gru/infer", json={"inputs": [
-        {"name": "history", "shape": [1, 96, 7], "datatype": "FP32", "data": np.ravel(rows).tolist()}]})
+    resp = client.post(
+        "/v2/models/forecast-gru/infer",
+        json={
+            "inputs": [{"name": "history", "shape": [1, 96, 7], "datatype": "FP32", "data": np.ravel(rows).tolist()}]
+        },
+    )
     assert resp.status_code == 200, resp.text
 
 
@@ -236,6 +295,7 @@ def test_d6_finite_values_whose_z_scores_overflow_are_refused(tiny_repo: Path) -
 
 # ---- D7: a broken package's reason shows no server paths or file contents --------------------
 
+
 def test_d7_load_errors_are_stable_reasons_without_paths(tiny_repo: Path, tmp_path: Path) -> None:
     import shutil
 
@@ -244,12 +304,17 @@ def test_d7_load_errors_are_stable_reasons_without_paths(tiny_repo: Path, tmp_pa
     meta = repo / "sentiment-lstm" / "model.json"
     meta.write_text(meta.read_text().replace('"task": "sentiment"', '"task": "sentiment", "secret_field": 1'))
     (repo / "keywords-gru" / "model.onnx").write_bytes(b"garbage")
-    with run_server(repo, extra_args=["--no-verify-sha256"], log_dir=tmp_path) as srv, httpx.Client(
-            base_url=srv.url) as c:
-        texts = [c.get("/v1/models").text, c.get("/v2/models/sentiment-lstm").text,
-                 c.get("/v2/models/keywords-gru").text,
-                 c.post("/v1/models/keywords-gru/predict", json={"samples": [0.0], "sample_rate": 8000}).text,
-                 c.get("/v2/health/ready").text]
+    with (
+        run_server(repo, extra_args=["--no-verify-sha256"], log_dir=tmp_path) as srv,
+        httpx.Client(base_url=srv.url) as c,
+    ):
+        texts = [
+            c.get("/v1/models").text,
+            c.get("/v2/models/sentiment-lstm").text,
+            c.get("/v2/models/keywords-gru").text,
+            c.post("/v1/models/keywords-gru/predict", json={"samples": [0.0], "sample_rate": 8000}).text,
+            c.get("/v2/health/ready").text,
+        ]
         log = srv.log()
     for text in texts:
         assert str(tmp_path) not in text and str(REPO_ROOT) not in text and "secret_field" not in text, text
@@ -258,6 +323,7 @@ def test_d7_load_errors_are_stable_reasons_without_paths(tiny_repo: Path, tmp_pa
 
 
 # ---- D8 / D9 / D10: what the HTTP layer says about itself ------------------------------------
+
 
 def test_d8_405_names_every_allowed_method(client: httpx.Client) -> None:
     resp = client.put("/v1/models/sentiment-gru/sessions/abc")
@@ -274,7 +340,10 @@ def test_d9_openapi_says_what_the_server_does(client: httpx.Client) -> None:
         for method, op in operations.items():
             assert not any(p["in"] == "query" and p["name"] == "version" for p in op.get("parameters", [])), path
             if "requestBody" in op:
-                assert {"400", "404", "408", "413", "422", "503"} <= set(op["responses"]), (path, sorted(op["responses"]))
+                assert {"400", "404", "408", "413", "422", "503"} <= set(op["responses"]), (
+                    path,
+                    sorted(op["responses"]),
+                )
     body = spec["paths"]["/v1/models/{name}/predict"]["post"]["requestBody"]["content"]["application/json"]
     sentiment = next(s for s in body["schema"]["anyOf"] if s.get("title") == "SentimentRequest")
     assert [sorted(o["required"]) for o in sentiment["oneOf"]] == [["text"], ["texts"]]

@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.servers import Server, run_server
+from loadtest.servers import Server, run_server
 from tests.service.conftest import history
 
 
@@ -25,14 +25,20 @@ def _predict(client: httpx.Client, body: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def hop_server(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with run_server(tiny_repo, env={"RNN_SERVE_INLINE_MAX_US": "0"}, log_dir=tmp_path_factory.mktemp("hop-logs"),
-                    ready_path="/v2/health/ready") as srv:
+    with run_server(
+        tiny_repo,
+        env={"RNN_SERVE_INLINE_MAX_US": "0"},
+        log_dir=tmp_path_factory.mktemp("hop-logs"),
+        ready_path="/v2/health/ready",
+    ) as srv:
         yield srv
 
 
 def test_runtime_reports_the_inline_decision(client: httpx.Client, hop_server: Server) -> None:
     on = {m["name"]: m["runtime"]["inline_when_idle"] for m in client.get("/v1/models").json()["models"]}
-    off = {m["name"]: m["runtime"]["inline_when_idle"] for m in httpx.get(hop_server.url + "/v1/models").json()["models"]}
+    off = {
+        m["name"]: m["runtime"]["inline_when_idle"] for m in httpx.get(hop_server.url + "/v1/models").json()["models"]
+    }
     for name, info in on.items():
         assert info["one_row_run_us"] > 0 and info["max_us"] == 500
         assert info["enabled"] == (info["one_row_run_us"] <= 500), (name, info)
@@ -47,8 +53,9 @@ def test_a_lone_request_runs_inline_and_hopping_gives_the_same_answer(client: ht
     # nothing queued and no hand-back: the whole non-inference time is gone from "queue"
     assert all(doc["timing"]["queue_ms"] == 0 for doc in inline)
     assert all(doc["timing"]["queue_ms"] > 0 for doc in hopped)
-    np.testing.assert_allclose(inline[0]["predictions"][0]["forecast"], hopped[0]["predictions"][0]["forecast"],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        inline[0]["predictions"][0]["forecast"], hopped[0]["predictions"][0]["forecast"], atol=1e-6
+    )
 
 
 def test_multi_row_requests_always_hop(client: httpx.Client) -> None:
@@ -64,10 +71,12 @@ def test_concurrent_requests_hop_and_agree(server: Server, client: httpx.Client)
 
     async def burst() -> list[dict]:
         async with aiohttp.ClientSession() as session:
+
             async def one() -> dict:
                 async with session.post(server.url + "/v1/models/forecast-gru/predict", json=body) as resp:
                     assert resp.status == 200
                     return await resp.json()
+
             return await asyncio.gather(*(one() for _ in range(32)))
 
     docs = asyncio.run(burst())

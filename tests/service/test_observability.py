@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.servers import run_server
+from loadtest.servers import run_server
 from tests.service.conftest import STREAMING, history
 from tests.service.tiny_models import build_tiny_repository
 
@@ -58,8 +58,9 @@ def test_prometheus_moves_with_traffic(client: httpx.Client) -> None:
     text = after.text
     route = "/v1/models/{name}/predict"
     for status, n in (("200", 4), ("422", 1)):
-        delta = _metric(text, "rnn_serve_requests_total", model="sentiment-lstm", route=route, status=status) - \
-            _metric(before, "rnn_serve_requests_total", model="sentiment-lstm", route=route, status=status)
+        delta = _metric(text, "rnn_serve_requests_total", model="sentiment-lstm", route=route, status=status) - _metric(
+            before, "rnn_serve_requests_total", model="sentiment-lstm", route=route, status=status
+        )
         assert delta == n
     assert _metric(text, "rnn_serve_requests_total", model="unknown", status="404") >= 1
     assert "random-junk-name" not in text
@@ -96,9 +97,11 @@ def test_prometheus_values_agree_with_the_answers(client: httpx.Client) -> None:
     after = client.get("/metrics").text
     labels = {"model": "forecast-gru", "phase": "total"}
     count = _metric(after, "rnn_serve_latency_seconds_count", **labels) - _metric(
-        before, "rnn_serve_latency_seconds_count", **labels)
+        before, "rnn_serve_latency_seconds_count", **labels
+    )
     total = _metric(after, "rnn_serve_latency_seconds_sum", **labels) - _metric(
-        before, "rnn_serve_latency_seconds_sum", **labels)
+        before, "rnn_serve_latency_seconds_sum", **labels
+    )
     assert count == 12
     # bodies round to the µs; seconds vs milliseconds would be off by a factor of 1000
     assert abs(total - sum(totals)) <= 12 * 1e-6, (total, sum(totals))

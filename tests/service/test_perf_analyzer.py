@@ -23,20 +23,29 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import REPO_ROOT, Server, run_server
+from loadtest.servers import REPO_ROOT, Server, run_server
 from tests.service.tiny_models import MODEL_NAMES
 
 VERSION = "2.41.0"
 VENV = REPO_ROOT / ".cache" / "perf_analyzer" / "venv"
 BINARY = VENV / "bin" / "perf_analyzer"
-CUDA_LIB = VENV / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages" / "nvidia" / (
-    "cuda_runtime/lib")
+CUDA_LIB = (
+    VENV
+    / "lib"
+    / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    / "site-packages"
+    / "nvidia"
+    / ("cuda_runtime/lib")
+)
 INSTALLED = VENV / f".installed-{VERSION}"
 #: short windows, few trials, any spread accepted: a functional check, seconds per model
 QUICK = ["-p", "100", "--max-trials", "10", "--stability-percentage", "999"]
 #: the free time axis of each -stream model, and sentiment's, need a shape (as any dynamic axis does)
-SHAPES = {"sentiment": ["--shape", "tokens:20"], "keywords": ["--shape", "features:20,40"],
-          "forecast": ["--shape", "history:24,7"]}
+SHAPES = {
+    "sentiment": ["--shape", "tokens:20"],
+    "keywords": ["--shape", "features:20,40"],
+    "forecast": ["--shape", "history:24,7"],
+}
 STREAMS = tuple(f"{name}-stream" for name in MODEL_NAMES)
 
 
@@ -44,8 +53,10 @@ def _install() -> None:
     """The cached venv, made once; a half-made one (no marker) is made again."""
     if INSTALLED.exists():
         return
-    steps = [[sys.executable, "-m", "venv", "--clear", str(VENV)],
-             [str(VENV / "bin" / "pip"), "install", "-q", f"tritonclient[all]=={VERSION}", "nvidia-cuda-runtime-cu12"]]
+    steps = [
+        [sys.executable, "-m", "venv", "--clear", str(VENV)],
+        [str(VENV / "bin" / "pip"), "install", "-q", f"tritonclient[all]=={VERSION}", "nvidia-cuda-runtime-cu12"],
+    ]
     for step in steps:
         proc = subprocess.run(step, capture_output=True, text=True, timeout=900, check=False)
         if proc.returncode != 0:
@@ -66,8 +77,12 @@ def perf_analyzer() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def pa_server(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with run_server(tiny_repo, grpc=True, log_dir=tmp_path_factory.mktemp("pa-logs"), ready_path="/v2/health/ready",
-                    ) as srv:
+    with run_server(
+        tiny_repo,
+        grpc=True,
+        log_dir=tmp_path_factory.mktemp("pa-logs"),
+        ready_path="/v2/health/ready",
+    ) as srv:
         yield srv
 
 
@@ -85,9 +100,14 @@ def server_stats(out: str) -> list[dict[str, float]]:
     """The ``Server:`` block of each load level: counts and the phases of the average request."""
     levels = []
     for block in re.findall(r"  Server: \n(.*?Avg request latency: [^\n]*)", out, re.DOTALL):
-        stats = {key: float(re.search(rf"{label}: (\d+)", block).group(1))  # type: ignore[union-attr]
-                 for key, label in (("inference", "Inference count"), ("execution", "Execution count"),
-                                    ("success", "Successful request count"))}
+        stats = {
+            key: float(re.search(rf"{label}: (\d+)", block).group(1))  # type: ignore[union-attr]
+            for key, label in (
+                ("inference", "Inference count"),
+                ("execution", "Execution count"),
+                ("success", "Successful request count"),
+            )
+        }
         for phase in ("queue", "compute input", "compute infer", "compute output"):
             stats[phase] = float(re.search(rf"{phase} (\d+) usec", block).group(1))  # type: ignore[union-attr]
         levels.append(stats)
@@ -112,8 +132,9 @@ def check(out: str, levels: int, sequences: bool) -> None:
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 @pytest.mark.parametrize("model", [*MODEL_NAMES, *STREAMS])
-def test_concurrency_range_default_data(perf_analyzer: dict[str, str], pa_server: Server, model: str,
-                                        protocol: str) -> None:
+def test_concurrency_range_default_data(
+    perf_analyzer: dict[str, str], pa_server: Server, model: str, protocol: str
+) -> None:
     out = run(perf_analyzer, pa_server, model, protocol, "--concurrency-range", "1:2")
     check(out, levels=2, sequences=model.endswith("-stream"))
 

@@ -39,7 +39,9 @@ def test_sentiment_by_hand(client: httpx.Client, tiny_repo: Path, cell: str) -> 
     pkg = read_package(tiny_repo / name)
     vocab = text.Vocabulary.load(tiny_repo / name / pkg.preprocessing.vocab_file)
     phrase = "This movie wasn't boring -- it's the best (really)!"
-    ids = text.encode_text(phrase, vocab, max_tokens=pkg.preprocessing.max_tokens, max_chars=pkg.preprocessing.max_chars)
+    ids = text.encode_text(
+        phrase, vocab, max_tokens=pkg.preprocessing.max_tokens, max_chars=pkg.preprocessing.max_chars
+    )
     tokens, lengths = text.pad_batch([ids])
     want = _softmax(_session(tiny_repo, name).run(None, {"tokens": tokens, "lengths": lengths})[0][0])
     got = client.post(f"/v1/models/{name}/predict", json={"text": phrase}).json()["predictions"][0]

@@ -11,8 +11,8 @@ import httpx
 import numpy as np
 import pytest
 
+from loadtest.servers import Server, run_server
 from service.package import read_package
-from tests.servers import Server, run_server
 from tests.service.conftest import history, tone, wav_bytes
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -28,8 +28,9 @@ pytestmark = pytest.mark.skipif(not PRESENT, reason="no trained packages in mode
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with run_server(MODELS, log_dir=tmp_path_factory.mktemp("real-logs"), timeout=120,
-                    ready_path="/v2/health/ready") as srv:
+    with run_server(
+        MODELS, log_dir=tmp_path_factory.mktemp("real-logs"), timeout=120, ready_path="/v2/health/ready"
+    ) as srv:
         yield srv
 
 
@@ -42,7 +43,9 @@ def test_each_real_model_predicts(real: Server) -> None:
             task = name.split("-")[0]
             if task == "forecast":
                 pre = meta["preprocessing"]
-                resp = c.post(f"/v1/models/{name}/predict", json={"history": history(pre["lookback"], len(pre["variables"]))})
+                resp = c.post(
+                    f"/v1/models/{name}/predict", json={"history": history(pre["lookback"], len(pre["variables"]))}
+                )
             elif task == "keywords":
                 body, ctype = BODIES["keywords"]
                 resp = c.post(f"/v1/models/{name}/predict", content=body, headers={"content-type": ctype})

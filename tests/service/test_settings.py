@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from loadtest.servers import run_server
 from service.server import build_parser
 from service.settings import Settings, settings_from_args
-from tests.servers import run_server
 
 
 def test_defaults_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,11 +32,17 @@ def test_defaults_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_cli_flags_override_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RNN_SERVE_PORT", "9002")
     monkeypatch.setenv("RNN_SERVE_MAX_BODY_BYTES", "5000")
-    args = build_parser().parse_args(["--port", "7000", "--model-repository", "/x", "--no-verify-sha256",
-                                      "--graph-optimization-level", "extended"])
+    args = build_parser().parse_args(
+        ["--port", "7000", "--model-repository", "/x", "--no-verify-sha256", "--graph-optimization-level", "extended"]
+    )
     s = settings_from_args(args)
-    assert (s.port, s.model_repository, s.verify_sha256, s.graph_optimization_level, s.max_body_bytes) == \
-        (7000, Path("/x"), False, "extended", 5000)
+    assert (s.port, s.model_repository, s.verify_sha256, s.graph_optimization_level, s.max_body_bytes) == (
+        7000,
+        Path("/x"),
+        False,
+        "extended",
+        5000,
+    )
     flags = {a.option_strings[0] for a in build_parser()._actions if a.option_strings}
     assert {"--" + f.replace("_", "-") for f in Settings.model_fields} <= flags
     with pytest.raises(SystemExit):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from tests.servers import Server, run_server
+from loadtest.servers import Server, run_server
 from tests.service.conftest import history, one_process, tone, wav_bytes
 
 pytestmark = one_process
@@ -69,8 +69,9 @@ def test_keywords_sample_chunks_equal_one_shot(client: httpx.Client, cell: str) 
     pcm = np.frombuffer(wav_bytes(audio), dtype="<i2", offset=44).astype(np.float32) / 32768.0
     expected_audio = audio.copy()
     expected_audio[1999:4000] = pcm[1999:4000]  # that chunk went as 16-bit WAV
-    one_shot = client.post(f"/v1/models/{model}/predict",
-                           json={"samples": expected_audio.tolist(), "sample_rate": 8000}).json()
+    one_shot = client.post(
+        f"/v1/models/{model}/predict", json={"samples": expected_audio.tolist(), "sample_rate": 8000}
+    ).json()
     np.testing.assert_allclose(_probs(answers[-1]), _probs(one_shot), atol=1e-5)
 
 
@@ -84,8 +85,9 @@ def test_forecast_row_chunks_equal_one_shot(client: httpx.Client, cell: str) -> 
         assert r.status_code == 200, r.text
     streamed = r.json()
     one_shot = client.post(f"/v1/models/{model}/predict", json={"history": rows}).json()
-    np.testing.assert_allclose(streamed["predictions"][0]["forecast"], one_shot["predictions"][0]["forecast"],
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        streamed["predictions"][0]["forecast"], one_shot["predictions"][0]["forecast"], atol=1e-4
+    )
     assert streamed["predictions"][0]["unit"] == "°C" and streamed["steps"] == 96
 
 
@@ -99,8 +101,11 @@ def test_state_bytes_lstm_twice_gru(client: httpx.Client) -> None:
     assert held["state_bytes_held"] >= models["forecast-lstm"]["bytes_per_session"]
     info = client.get(f"/v1/models/forecast-lstm/sessions/{sid}").json()
     assert info["state_bytes"] == models["forecast-lstm"]["bytes_per_session"]
-    scraped = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-               for line in client.get("/metrics").text.splitlines() if line.startswith("rnn_serve_stream_")}
+    scraped = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith("rnn_serve_stream_")
+    }
     assert scraped['rnn_serve_stream_state_bytes{model="forecast-lstm"}'] >= info["state_bytes"]
     assert scraped['rnn_serve_stream_sessions{model="forecast-lstm"}'] >= 1
     client.delete(f"/v1/models/forecast-lstm/sessions/{sid}")
@@ -138,16 +143,22 @@ def test_bad_chunks_are_4xx_naming_the_field(client: httpx.Client) -> None:
         client.delete(f"/v1/models/{model}/sessions/{sid}")
 
 
-def _v2_sequence(client: triton.InferenceServerClient, model: str, name: str, x: np.ndarray,
-                 sizes: list[int], seq: int | str, out: str) -> np.ndarray:
+def _v2_sequence(
+    client: triton.InferenceServerClient,
+    model: str,
+    name: str,
+    x: np.ndarray,
+    sizes: list[int],
+    seq: int | str,
+    out: str,
+) -> np.ndarray:
     dtype = "INT64" if x.dtype == np.int64 else "FP32"
     bounds = np.cumsum([0, *sizes])
     result = None
     for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
         inp = triton.InferInput(name, [1, int(b - a), *x.shape[2:]], dtype)
         inp.set_data_from_numpy(np.ascontiguousarray(x[:, a:b]), binary_data=i % 2 == 0)
-        result = client.infer(model, [inp], sequence_id=seq, sequence_start=i == 0,
-                              sequence_end=i == len(sizes) - 1)
+        result = client.infer(model, [inp], sequence_id=seq, sequence_start=i == 0, sequence_end=i == len(sizes) - 1)
     assert result is not None
     return result.as_numpy(out)
 
@@ -156,9 +167,11 @@ def _v2_sequence(client: triton.InferenceServerClient, model: str, name: str, x:
 def test_v2_sequence_equals_one_shot(server: Server, client: httpx.Client, cell: str) -> None:
     tc = triton.InferenceServerClient(server.url.removeprefix("http://"))
     rng = np.random.default_rng(1)
-    cases = [("sentiment", "tokens", rng.integers(2, 30, (1, 12)).astype(np.int64), "logits"),
-             ("keywords", "features", rng.normal(0, 1, (1, 98, 40)).astype(np.float32), "logits"),
-             ("forecast", "history", rng.normal(0, 1, (1, 96, 7)).astype(np.float32), "forecast")]
+    cases = [
+        ("sentiment", "tokens", rng.integers(2, 30, (1, 12)).astype(np.int64), "logits"),
+        ("keywords", "features", rng.normal(0, 1, (1, 98, 40)).astype(np.float32), "logits"),
+        ("forecast", "history", rng.normal(0, 1, (1, 96, 7)).astype(np.float32), "forecast"),
+    ]
     for k, (task, name, x, out) in enumerate(cases):
         model = f"{task}-{cell}"
         seq = 1000 + k if k % 2 else f"seq-{cell}-{k}"
@@ -168,9 +181,17 @@ def test_v2_sequence_equals_one_shot(server: Server, client: httpx.Client, cell:
         one_shot = tc.infer(model, [inp]).as_numpy(out)
         np.testing.assert_allclose(streamed, one_shot, atol=1e-5)
         # the sequence ended with sequence_end: continuing it is Triton's 400
-        body = {"parameters": {"sequence_id": seq},
-                "inputs": [{"name": name, "shape": [1, 1, *x.shape[2:]], "datatype": "INT64" if task == "sentiment"
-                            else "FP32", "data": x[:, :1].ravel().tolist()}]}
+        body = {
+            "parameters": {"sequence_id": seq},
+            "inputs": [
+                {
+                    "name": name,
+                    "shape": [1, 1, *x.shape[2:]],
+                    "datatype": "INT64" if task == "sentiment" else "FP32",
+                    "data": x[:, :1].ravel().tolist(),
+                }
+            ],
+        }
         r = client.post(f"/v2/models/{model}-stream/infer", json=body)
         assert r.status_code == 400 and r.json()["field"] == "parameters.sequence_id"
     tc.close()
@@ -188,8 +209,9 @@ def test_v2_stateful_variant_is_its_own_model(client: httpx.Client) -> None:
     meta = client.get("/v2/models/keywords-lstm-stream").json()
     assert meta["state"] == "READY" and meta["inputs"][0]["shape"] == [-1, -1, 40]
     x = {"name": "history", "shape": [1, 2, 7], "datatype": "FP32", "data": [0.0] * 14}
-    stateless = client.post("/v2/models/forecast-gru/infer",
-                            json={"parameters": {"sequence_id": 4, "sequence_start": True}, "inputs": [x]})
+    stateless = client.post(
+        "/v2/models/forecast-gru/infer", json={"parameters": {"sequence_id": 4, "sequence_start": True}, "inputs": [x]}
+    )
     assert stateless.status_code == 400 and "forecast-gru-stream" in stateless.json()["rule"]
     no_id = client.post("/v2/models/forecast-gru-stream/infer", json={"inputs": [x]})
     assert no_id.status_code == 400 and no_id.json()["field"] == "parameters.sequence_id"
@@ -199,13 +221,17 @@ def test_v2_stateful_variant_is_its_own_model(client: httpx.Client) -> None:
 
 def test_v2_sequence_bad_parameters(client: httpx.Client) -> None:
     x = {"name": "history", "shape": [1, 2, 7], "datatype": "FP32", "data": [0.0] * 14}
-    for params, field in (({"sequence_id": 5, "sequence_start": "yes"}, "parameters.sequence_start"),
-                          ({"sequence_id": [1]}, "parameters.sequence_id")):
+    for params, field in (
+        ({"sequence_id": 5, "sequence_start": "yes"}, "parameters.sequence_start"),
+        ({"sequence_id": [1]}, "parameters.sequence_id"),
+    ):
         r = client.post("/v2/models/forecast-gru-stream/infer", json={"parameters": params, "inputs": [x]})
         assert r.status_code == 400 and r.json()["field"] == field
     two_rows = {**x, "shape": [2, 1, 7]}
-    r = client.post("/v2/models/forecast-gru-stream/infer",
-                    json={"parameters": {"sequence_id": 9, "sequence_start": True}, "inputs": [two_rows]})
+    r = client.post(
+        "/v2/models/forecast-gru-stream/infer",
+        json={"parameters": {"sequence_id": 9, "sequence_start": True}, "inputs": [two_rows]},
+    )
     assert r.status_code == 400
 
 
@@ -215,8 +241,11 @@ IDLE_S = 1.2
 
 @pytest.fixture()
 def limited(tiny_repo: Path, tmp_path: Path) -> Iterator[httpx.Client]:
-    env = {"RNN_SERVE_STREAM_MAX_SESSIONS": "2", "RNN_SERVE_STREAM_IDLE_TIMEOUT_S": str(IDLE_S),
-           "RNN_SERVE_STREAM_REAP_INTERVAL_S": "0.1"}
+    env = {
+        "RNN_SERVE_STREAM_MAX_SESSIONS": "2",
+        "RNN_SERVE_STREAM_IDLE_TIMEOUT_S": str(IDLE_S),
+        "RNN_SERVE_STREAM_REAP_INTERVAL_S": "0.1",
+    }
     with run_server(tiny_repo, env=env, log_dir=tmp_path) as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
         yield c
 
@@ -227,8 +256,10 @@ def test_limit_503_at_once_then_recovers_and_idle_expiry(limited: httpx.Client) 
     r = limited.post("/v1/models/forecast-gru/sessions")
     assert r.status_code == 503 and time.perf_counter() - started < 0.5
     assert int(r.headers["Retry-After"]) >= 1 and r.json()["field"] == "session"
-    seq = {"parameters": {"sequence_id": 77, "sequence_start": True},
-           "inputs": [{"name": "history", "shape": [1, 1, 7], "datatype": "FP32", "data": [0.0] * 7}]}
+    seq = {
+        "parameters": {"sequence_id": 77, "sequence_start": True},
+        "inputs": [{"name": "history", "shape": [1, 1, 7], "datatype": "FP32", "data": [0.0] * 7}],
+    }
     assert limited.post("/v2/models/forecast-gru-stream/infer", json=seq).status_code == 503
     assert limited.delete(f"/v1/models/forecast-gru/sessions/{a}").status_code == 200
     c = _open(limited, "forecast-gru")  # a slot is free again
@@ -256,8 +287,10 @@ def test_broken_step_model_disables_streaming_only(tiny_repo: Path, tmp_path: Pa
     shutil.copytree(tiny_repo, repo)
     with open(repo / "forecast-gru" / "model_step.onnx", "ab") as fh:
         fh.write(b"tampered")
-    with run_server(repo, log_dir=tmp_path, ready_path="/v2/health/ready") as srv, \
-            httpx.Client(base_url=srv.url, timeout=10) as c:
+    with (
+        run_server(repo, log_dir=tmp_path, ready_path="/v2/health/ready") as srv,
+        httpx.Client(base_url=srv.url, timeout=10) as c,
+    ):
         overview = c.get("/v1/sessions").json()
         assert "sha256" in overview["unavailable"]["forecast-gru"] and "forecast-gru" not in overview["models"]
         r = c.post("/v1/models/forecast-gru/sessions")

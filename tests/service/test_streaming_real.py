@@ -13,8 +13,8 @@ import httpx
 import numpy as np
 import pytest
 
+from loadtest.servers import run_server
 from service.package import read_package
-from tests.servers import run_server
 from tests.service.conftest import one_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,8 +32,10 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    with run_server(MODELS, log_dir=tmp_path_factory.mktemp("real-stream"), timeout=120) as srv, \
-            httpx.Client(base_url=srv.url, timeout=30) as client:
+    with (
+        run_server(MODELS, log_dir=tmp_path_factory.mktemp("real-stream"), timeout=120) as srv,
+        httpx.Client(base_url=srv.url, timeout=30) as client,
+    ):
         yield client
 
 
@@ -75,8 +77,9 @@ def test_real_recordings_in_sample_chunks(real: httpx.Client, cell: str) -> None
         bounds = [0, 333, 1000, 1001, 4567, 8000]
         chunks = [{"samples": window[a:b].tolist(), "sample_rate": 8000} for a, b in zip(bounds, bounds[1:])]
         streamed = _stream(real, f"keywords-{cell}", chunks)
-        one_shot = real.post(f"/v1/models/keywords-{cell}/predict",
-                             json={"samples": window.tolist(), "sample_rate": 8000}).json()
+        one_shot = real.post(
+            f"/v1/models/keywords-{cell}/predict", json={"samples": window.tolist(), "sample_rate": 8000}
+        ).json()
         np.testing.assert_allclose(_probs(streamed), _probs(one_shot), atol=1e-5)
         assert streamed["predictions"][0]["digit"] == one_shot["predictions"][0]["digit"]
 
@@ -85,7 +88,10 @@ def test_real_recordings_in_sample_chunks(real: httpx.Client, cell: str) -> None
 def test_real_hours_in_chunks(real: httpx.Client, cell: str) -> None:
     with open(DATA / "timeseries" / "ett" / "ETTh1.csv", encoding="utf-8") as fh:
         rows = [[float(v) for v in r[1:]] for r in list(csv.reader(fh))[11_601:11_697]]
-    streamed = _stream(real, f"forecast-{cell}", [{"rows": rows[a:b]} for a, b in ((0, 1), (1, 24), (24, 90), (90, 96))])
+    streamed = _stream(
+        real, f"forecast-{cell}", [{"rows": rows[a:b]} for a, b in ((0, 1), (1, 24), (24, 90), (90, 96))]
+    )
     one_shot = real.post(f"/v1/models/forecast-{cell}/predict", json={"history": rows}).json()
-    np.testing.assert_allclose(streamed["predictions"][0]["forecast"], one_shot["predictions"][0]["forecast"],
-                               atol=1e-3)  # °C; 1e-5 in z-score units × OT std
+    np.testing.assert_allclose(
+        streamed["predictions"][0]["forecast"], one_shot["predictions"][0]["forecast"], atol=1e-3
+    )  # °C; 1e-5 in z-score units × OT std

@@ -14,7 +14,7 @@ CASES = [
     ("Doesn't WORK (at all)!", ["does", "n't", "work", "-lrb-", "at", "all", "-rrb-", "!"]),
     ("SHOUTING isn't HELPFUL", ["shouting", "is", "n't", "helpful"]),
     ("I've seen better; they're worse.", ["i", "'ve", "seen", "better", ";", "they", "'re", "worse", "."]),
-    ("It's a \"great\" film -- really.", ["it", "'s", "a", '"', "great", '"', "film", "--", "really", "."]),
+    ('It\'s a "great" film -- really.', ["it", "'s", "a", '"', "great", '"', "film", "--", "really", "."]),
     ("won't can't", ["wo", "n't", "ca", "n't"]),
     ("[brackets] {braces}", ["-lsb-", "brackets", "-rsb-", "-lcb-", "braces", "-rcb-"]),
     ("a well-made, 2-hour film", ["a", "well-made", ",", "2-hour", "film"]),

@@ -27,7 +27,9 @@ def check_timing(resp: httpx.Response, timing: dict[str, float]) -> None:
 
 def test_list_models(client: httpx.Client) -> None:
     models = client.get("/v1/models").json()["models"]
-    assert {m["name"] for m in models} == {f"{t}-{c}" for t in ("sentiment", "keywords", "forecast") for c in ("lstm", "gru")}
+    assert {m["name"] for m in models} == {
+        f"{t}-{c}" for t in ("sentiment", "keywords", "forecast") for c in ("lstm", "gru")
+    }
     for m in models:
         assert m["ready"] is True and m["error"] is None
         assert m["inputs"] and m["outputs"] and len(m["onnx_sha256"]) == 64
@@ -62,7 +64,10 @@ def test_keywords_every_input_form(client: httpx.Client) -> None:
     for resp in (as_wav, as_b64, as_samples):
         assert resp.status_code == 200, resp.text
         (pred,) = resp.json()["predictions"]
-        assert pred["label"] == ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"][pred["digit"]]
+        assert (
+            pred["label"]
+            == ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"][pred["digit"]]
+        )
         assert len(pred["probabilities"]) == 10
         check_timing(resp, resp.json()["timing"])
         answers.append(pred["probabilities"])
@@ -81,8 +86,11 @@ def test_forecast(client: httpx.Client) -> None:
 
 @pytest.mark.parametrize(
     ("task", "body"),
-    [("sentiment", {"text": "the best film"}), ("forecast", {"history": history()}),
-     ("keywords", {"samples": tone(4000).tolist(), "sample_rate": 8000})],
+    [
+        ("sentiment", {"text": "the best film"}),
+        ("forecast", {"history": history()}),
+        ("keywords", {"samples": tone(4000).tolist(), "sample_rate": 8000}),
+    ],
 )
 def test_compare(client: httpx.Client, task: str, body: dict) -> None:
     resp = client.post(f"/v1/compare/{task}", json=body)
@@ -110,7 +118,9 @@ def test_concurrent_requests_all_answer_the_same(client: httpx.Client) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     def one(_: int) -> httpx.Response:
-        return client.post("/v1/models/keywords-lstm/predict", json={"samples": tone(8000).tolist(), "sample_rate": 8000})
+        return client.post(
+            "/v1/models/keywords-lstm/predict", json={"samples": tone(8000).tolist(), "sample_rate": 8000}
+        )
 
     with ThreadPoolExecutor(8) as pool:
         responses = list(pool.map(one, range(32)))

@@ -12,7 +12,7 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from tests.servers import Server
+from loadtest.servers import Server
 from tests.service.conftest import example
 from tests.service.tiny_models import MODEL_NAMES
 from tests.triton import triton_inputs
@@ -44,8 +44,12 @@ def test_infer_every_model(tc: triton.InferenceServerClient, sessions: dict, nam
     arrays = example(name)
     meta = tc.get_model_metadata(name)
     out_name = meta["outputs"][0]["name"]
-    result = tc.infer(name, make_inputs(arrays, binary),
-                      outputs=[triton.InferRequestedOutput(out_name, binary_data=binary)], request_id="r-1")
+    result = tc.infer(
+        name,
+        make_inputs(arrays, binary),
+        outputs=[triton.InferRequestedOutput(out_name, binary_data=binary)],
+        request_id="r-1",
+    )
     got = result.as_numpy(out_name)
     want = sessions[name].run([out_name], arrays)[0]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
@@ -115,7 +119,11 @@ OK = [0.0] * (96 * 7)
         ({"inputs": []}, "inputs", "non-empty"),
         ({"outputs": [{"name": "forecast"}]}, "inputs", "non-empty"),
         ({**_fc([1, 96, 7], OK), "outputs": [{"name": "nope"}]}, "outputs[0].name", "must be one of"),
-        ({"inputs": [{"name": "history", "shape": [1, 96, 7], "datatype": "FP32"}]}, "history.data", "binary_data_size"),
+        (
+            {"inputs": [{"name": "history", "shape": [1, 96, 7], "datatype": "FP32"}]},
+            "history.data",
+            "binary_data_size",
+        ),
     ],
 )
 def test_v2_bad_tensors(client: httpx.Client, body: dict, field: str, word: str) -> None:
@@ -127,19 +135,37 @@ def test_v2_bad_tensors(client: httpx.Client, body: dict, field: str, word: str)
 def test_v2_nan_inf_binary_and_sentiment_rules(client: httpx.Client, sessions: dict) -> None:
     arr = np.zeros((1, 96, 7), dtype="<f4")
     arr[0, 5, 3] = np.nan
-    header = orjson.dumps({"inputs": [{"name": "history", "shape": [1, 96, 7], "datatype": "FP32",
-                                        "parameters": {"binary_data_size": arr.nbytes}}],
-                           "parameters": {"binary_data_output": True}})
-    resp = client.post("/v2/models/forecast-lstm/infer", content=header + arr.tobytes(),
-                       headers={"Inference-Header-Content-Length": str(len(header))})
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "history",
+                    "shape": [1, 96, 7],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": arr.nbytes},
+                }
+            ],
+            "parameters": {"binary_data_output": True},
+        }
+    )
+    resp = client.post(
+        "/v2/models/forecast-lstm/infer",
+        content=header + arr.tobytes(),
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
     assert resp.status_code == 200  # V2 passes NaN through to the model, as Triton does
     head = int(resp.headers["inference-header-content-length"])
     got = np.frombuffer(resp.content[head:], dtype="<f4")
     np.testing.assert_array_equal(np.isnan(got), np.isnan(sessions["forecast-lstm"].run(None, {"history": arr})[0][0]))
-    short = client.post("/v2/models/forecast-lstm/infer", content=header + arr.tobytes()[:-4],
-                        headers={"Inference-Header-Content-Length": str(len(header))})
+    short = client.post(
+        "/v2/models/forecast-lstm/infer",
+        content=header + arr.tobytes()[:-4],
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
     assert short.status_code == 400 and short.json()["field"].endswith("binary_data_size")
-    bad_len = client.post("/v2/models/forecast-lstm/infer", content=header, headers={"Inference-Header-Content-Length": "x"})
+    bad_len = client.post(
+        "/v2/models/forecast-lstm/infer", content=header, headers={"Inference-Header-Content-Length": "x"}
+    )
     assert bad_len.status_code == 400 and bad_len.json()["field"] == "Inference-Header-Content-Length"
     tokens = {"name": "tokens", "shape": [1, 3], "datatype": "INT64", "data": [1, 2, 99999]}
     outside = _post(client, "sentiment-gru", {"inputs": [tokens]}).json()["outputs"][0]["data"]

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 
+from loadtest.servers import REPO_ROOT, run_server
 from service.settings import Settings
-from tests.servers import REPO_ROOT, run_server
 from tests.service.conftest import history
 
 MODEL = "forecast-gru"

@@ -1,9 +1,10 @@
 """Real rnn-serve servers: start ``rnn-serve serve`` on 127.0.0.1 and stop it by PID.
 
-One implementation for everything that needs a live server: the tests, and the benchmarks in
-``benchmarks/`` (which import it from here). Tests of HTTP behaviour run the real server process
-(uvicorn) rather than an in-process client, so that what they see is what users see, and the
-benchmarks measure the same process users run.
+One implementation for everything that needs a live server: the tests, the benchmarks in
+``benchmarks/``, and the served-latency measurements of ``export/`` (which import it from here;
+it ships with the load tester because ``export/`` may not import ``tests/``). Tests of HTTP
+behaviour run the real server process (uvicorn) rather than an in-process client, so that what
+they see is what users see, and the benchmarks measure the same process users run.
 """
 
 from __future__ import annotations
