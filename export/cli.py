@@ -147,25 +147,47 @@ def _saved_results(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def models_main(argv: list[str]) -> int:
+    from export.sweeps import RUNNERS
+
     p = argparse.ArgumentParser(
-        prog="rnn-serve models", description="Re-create all six packages, models/results.json and models/RESULTS.md."
+        prog="rnn-serve models",
+        description="Re-create the six packages, every sweep, models/results.json, RESULTS.md and its figures.",
     )
     p.add_argument("--tasks", default=",".join(TASKS))
     p.add_argument("--seeds", type=_seeds, default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=None, help="override every task's epochs (smoke runs)")
-    p.add_argument("--runs", type=Path, default=RUNS_DIR)
+    p.add_argument("--runs", type=Path, default=RUNS_DIR, help="checkpoints and sweep caches (default .runs)")
     p.add_argument("--out", type=Path, default=MODELS_DIR)
+    p.add_argument("--data-root", type=Path, default=None, help="a folder laid out like ../shared/data")
+    p.add_argument(
+        "--sweeps",
+        default=",".join(RUNNERS),
+        help=f"comma-separated sections to re-create after the packages (default all: {','.join(RUNNERS)}); "
+        "'' for none",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small version for tests: 2 seeds, 1 epoch, hidden 8, tiny sweeps (use with --out and --runs "
+        "elsewhere than models/ and .runs/)",
+    )
     p.add_argument("--no-results", action="store_true", help="packages only; skip results.json/RESULTS.md")
     p.add_argument(
         "--results-only",
         action="store_true",
         help="re-measure latency and regenerate results.json/RESULTS.md from the checkpoints in "
-        "--runs and the packages in --out, without training",
+        "--runs and the packages in --out, without training (sweeps: only those named in --sweeps)",
     )
     a = p.parse_args(argv)
-    from export.data import load_task
+    sweeps = [s for s in a.sweeps.split(",") if s]
+    unknown = [s for s in sweeps if s not in RUNNERS]
+    if unknown:
+        p.error(f"--sweeps: unknown {unknown}; known: {','.join(RUNNERS)}")
+    from export.data import load_task, task_paths
     from export.onnx_export import export_run
 
+    data = task_paths(a.data_root) if a.data_root else {}
+    seeds, epochs, hidden = ([0, 1], 1, 8) if a.quick else (a.seeds, a.epochs, None)
     started = time.perf_counter()
     tasks = [t for t in a.tasks.split(",") if t]
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
@@ -173,22 +195,28 @@ def models_main(argv: list[str]) -> int:
         if a.results_only:
             runs[task] = {cell: _saved_results(a.runs / f"{task}-{cell}") for cell in CELLS}
             continue
-        runs[task] = train_task(task, list(CELLS), a.seeds, a.runs, epochs=a.epochs)
-        data = load_task(task)
+        runs[task] = train_task(task, list(CELLS), seeds, a.runs, data.get(task), epochs, hidden)
+        loaded = load_task(task, data.get(task))
         for cell in CELLS:
-            export_run(a.runs / f"{task}-{cell}", a.out / f"{task}-{cell}", data)
-    if not a.no_results:
-        from export.results import write_results
+            export_run(a.runs / f"{task}-{cell}", a.out / f"{task}-{cell}", loaded)
+    if a.no_results:
+        return 0
+    from export.results import write_results
+    from export.sweeps import run_section
 
-        wall = time.perf_counter() - started
-        previous = a.out / "results.json"
-        if a.results_only:  # keep the wall time of the run that trained these checkpoints
-            wall = json.loads(previous.read_text())["train_export_wall_seconds"] if previous.is_file() else float("nan")
-        command = (
-            "rnn-serve models"
-            + (f" --tasks {','.join(tasks)}" if tasks != list(TASKS) else "")
-            + (" --results-only" if a.results_only else "")
-        )
-        write_results(a.out, runs, tasks, wall_seconds=wall, command=command)
+    wall = time.perf_counter() - started
+    previous = a.out / "results.json"
+    if a.results_only:  # keep the wall time of the run that trained these checkpoints
+        wall = json.loads(previous.read_text())["train_export_wall_seconds"] if previous.is_file() else float("nan")
+    command = (
+        "rnn-serve models"
+        + (f" --tasks {','.join(tasks)}" if tasks != list(TASKS) else "")
+        + (" --quick" if a.quick else "")
+        + (" --results-only" if a.results_only else "")
+    )
+    write_results(a.out, runs, tasks, wall_seconds=wall, command=command, data_paths=data)
+    for name in sweeps:
+        print(f"rnn-serve models: sweep {name}", flush=True)
+        run_section(name, a.out, a.runs, a.quick, data)
     print(f"rnn-serve models: done in {time.perf_counter() - started:.0f} s", flush=True)
     return 0

@@ -32,9 +32,19 @@ from service.preprocess.text import Vocabulary, tokenize
 
 #: repo root / .. / shared / data — CI puts a copy of shared/ beside the clone.
 DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SENTIMENT_DIR = DATA_ROOT / "sentiment"  # sst2_glue/ (training phrases) + sst2_sentences/
-FSDD_DIR = DATA_ROOT / "keyword_spotting" / "fsdd" / "recordings"
-ETTH1_CSV = DATA_ROOT / "timeseries" / "ett" / "ETTh1.csv"
+
+
+def task_paths(root: Path) -> dict[str, Path]:
+    """Each task's data under a folder laid out like ``shared/data`` (``rnn-serve models --data-root``)."""
+    return {
+        "sentiment": root / "sentiment",  # sst2_glue/ (training phrases) + sst2_sentences/
+        "keywords": root / "keyword_spotting" / "fsdd" / "recordings",
+        "forecast": root / "timeseries" / "ett" / "ETTh1.csv",
+    }
+
+
+DEFAULT_DATA = task_paths(DATA_ROOT)
+SENTIMENT_DIR, FSDD_DIR, ETTH1_CSV = DEFAULT_DATA["sentiment"], DEFAULT_DATA["keywords"], DEFAULT_DATA["forecast"]
 
 KEYWORD_TEST_TAKES = range(5, 10)
 KEYWORD_VAL_TAKES = range(10, 15)
@@ -182,7 +192,6 @@ def forecast_splits(path: Path = ETTH1_CSV, lookback: int = 96, horizon: int = 9
 # ---------------------------------------------------------------- one entry point per task
 
 TASKS = ("sentiment", "keywords", "forecast")
-DEFAULT_DATA = {"sentiment": SENTIMENT_DIR, "keywords": FSDD_DIR, "forecast": ETTH1_CSV}
 
 
 @dataclass

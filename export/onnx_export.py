@@ -136,8 +136,14 @@ def choose_seed(results: list[dict[str, Any]]) -> dict[str, Any]:
     return sorted(results, key=lambda r: ((-r["val"][metric] if higher else r["val"][metric]), r["seed"]))[0]
 
 
-def export_run(run_dir: Path, out: Path, data: TaskData, version: str = "1", seed: int | None = None) -> ModelPackage:
-    """Package one seed of ``run_dir/seed*.pt`` (default: best validation); test metrics come from ORT."""
+def export_run(
+    run_dir: Path, out: Path, data: TaskData, version: str = "1", seed: int | None = None, name: str | None = None
+) -> ModelPackage:
+    """Package one seed of ``run_dir/seed*.pt`` (default: best validation); test metrics come from ORT.
+
+    ``name`` (default ``<task>-<cell>``) must match ``out``'s folder name: the size sweep packages
+    many variants of one cell side by side (``sentiment-gru-h64-s1``) to serve them together.
+    """
     ckpts = sorted(Path(run_dir).glob("seed*.pt"))
     if not ckpts:
         raise FileNotFoundError(f"{run_dir}: no seed*.pt checkpoints; run `rnn-serve train` first")
@@ -178,7 +184,7 @@ def export_run(run_dir: Path, out: Path, data: TaskData, version: str = "1", see
         ins, outs = tensor_specs(task)
         cfg = best["config"]
         package = ModelPackage(
-            name=f"{task}-{cell}",
+            name=name or f"{task}-{cell}",
             task=task,
             cell=cell,
             version=version,

@@ -30,7 +30,7 @@ METRICS = {
 }
 
 
-def _stats(values: list[float]) -> dict[str, float]:
+def stats(values: list[float]) -> dict[str, float]:
     arr = np.asarray(values, dtype=np.float64)
     return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0, "n": len(arr)}
 
@@ -60,9 +60,9 @@ def summarise(task: str, cell: str, runs: list[dict[str, Any]], package_dir: Pat
         "parameter_count": runs[0]["parameter_count"],
         "parameter_bytes_fp32": runs[0]["parameter_count"] * 4,
         "onnx_bytes": package.onnx_bytes,
-        "seconds_per_epoch": _stats([float(np.mean(r["epoch_seconds"])) for r in runs]),
-        "seconds_total": _stats([float(np.sum(r["epoch_seconds"])) for r in runs]),
-        "test": {m: _stats([r["test"][m] for r in runs]) for m in METRICS[task]},
+        "seconds_per_epoch": stats([float(np.mean(r["epoch_seconds"])) for r in runs]),
+        "seconds_total": stats([float(np.sum(r["epoch_seconds"])) for r in runs]),
+        "test": {m: stats([r["test"][m] for r in runs]) for m in METRICS[task]},
         "per_seed": [
             {
                 "seed": r["seed"],
@@ -90,7 +90,7 @@ def paired_savings(cells: dict[str, Any]) -> list[float]:
     ]
 
 
-def _diff_verdict(better: dict[str, float], worse: dict[str, float], higher_is_better: bool) -> tuple[float, str]:
+def diff_verdict(better: dict[str, float], worse: dict[str, float], higher_is_better: bool) -> tuple[float, str]:
     """Difference in the claimed direction, and whether it clears 2 standard errors."""
     d = (better["mean"] - worse["mean"]) * (1 if higher_is_better else -1)
     se = float(np.sqrt(better["std"] ** 2 / better["n"] + worse["std"] ** 2 / worse["n"]))
@@ -101,7 +101,7 @@ def _diff_verdict(better: dict[str, float], worse: dict[str, float], higher_is_b
     return d, "not resolved (within 2 SE of zero)"
 
 
-def _ratio_verdict(claimed: float, measured: float) -> str:
+def ratio_verdict(claimed: float, measured: float) -> str:
     if measured <= 0:
         return "does not hold (GRU not faster)"
     if abs(measured - claimed) <= 0.10:
@@ -128,7 +128,7 @@ def claims(res: dict[str, Any]) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
     if "sentiment" in t:
         s = t["sentiment"]
-        _, v = _diff_verdict(s["lstm"]["test"]["f1"], s["gru"]["test"]["f1"], True)
+        _, v = diff_verdict(s["lstm"]["test"]["f1"], s["gru"]["test"]["f1"], True)
         rows.append(
             {
                 "claim": "sentiment F1: LSTM 0.92 vs GRU 0.91",
@@ -147,13 +147,13 @@ def claims(res: dict[str, Any]) -> list[dict[str, str]]:
                 "claimed": "30% less time per epoch",
                 "measured": f"{pct(speed)} less ({s['gru']['seconds_per_epoch']['mean']:.1f} s vs "
                 f"{s['lstm']['seconds_per_epoch']['mean']:.1f} s per epoch; per seed pair: {pairs})",
-                "verdict": _ratio_verdict(0.30, speed),
+                "verdict": ratio_verdict(0.30, speed),
             }
         )
     if "keywords" in t:
         k = t["keywords"]
         ka = {cell: k[cell]["test"]["accuracy"] for cell in ("lstm", "gru")}
-        _, v = _diff_verdict(k["lstm"]["test"]["accuracy"], k["gru"]["test"]["accuracy"], True)
+        _, v = diff_verdict(k["lstm"]["test"]["accuracy"], k["gru"]["test"]["accuracy"], True)
         rows.append(
             {
                 "claim": "keywords accuracy: LSTM 96.8% vs GRU 96.2%",
@@ -176,13 +176,13 @@ def claims(res: dict[str, Any]) -> list[dict[str, str]]:
                 "measured": f"{pct(speed)} lower (ORT batch 1, 1 thread: GRU {kl['gru']['median_ms']:.3f} ms vs "
                 f"LSTM {kl['lstm']['median_ms']:.3f} ms median; per round "
                 f"{pct(min(per_round))} … {pct(max(per_round))})",
-                "verdict": _ratio_verdict(0.35, speed),
+                "verdict": ratio_verdict(0.35, speed),
             }
         )
     if "forecast" in t:
         f = t["forecast"]
         gain = 1 - f["lstm"]["test"]["mse"]["mean"] / f["gru"]["test"]["mse"]["mean"]
-        _, v = _diff_verdict(f["lstm"]["test"]["mse"], f["gru"]["test"]["mse"], False)
+        _, v = diff_verdict(f["lstm"]["test"]["mse"], f["gru"]["test"]["mse"], False)
         rows.append(
             {
                 "claim": "forecast (seasonal, 2+ years): LSTM 8% lower error",
@@ -214,6 +214,7 @@ def write_results(
     tasks: list[str],
     wall_seconds: float,
     command: str = "rnn-serve models",
+    data_paths: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
     import onnx
     import onnxruntime
@@ -252,7 +253,7 @@ def write_results(
         res["tasks"][task] = {
             cell: summarise(task, cell, runs[task][cell], models_dir / f"{task}-{cell}") for cell in ("lstm", "gru")
         }
-        data = load_task(task)
+        data = load_task(task, (data_paths or {}).get(task))
         pkgs = {cell: models_dir / f"{task}-{cell}" for cell in ("lstm", "gru")}
         res["latency"][task] = interleaved_latency(pkgs, task, latency_input(data))
         if task == "forecast":

@@ -6,9 +6,13 @@ a larger GRU at equal latency, or the reverse; only a curve per cell shows it.
 
 Every point is trained by the packages' own :func:`train_run` (same data, splits, optimiser) at
 reduced epochs (:data:`EPOCHS`), so absolute figures sit below the packages'; LSTM and GRU always
-get the same budget, which is what the comparison needs. Latency is the one-shot graph exported
-as a package would be (:func:`to_onnx`), raw ``session.run``, batch 1, one intra-op thread, every
-cell × size × seed of a task alternating in blocks within one process (:func:`session_latency`).
+get the same budget, which is what the comparison needs. Each point is packaged by the packages'
+own exporter (:func:`export_run`: parity, step model, test metrics from onnxruntime) under
+``.runs/sweep/<task>/repo/<task>-<cell>-h<size>-s<seed>``, with its per-example test outputs
+beside it (the sequence-length sweep reads them), and cached: a re-run only re-times. Latency is
+measured twice per point, all points of a task alternating in blocks: raw ``session.run`` (batch 1,
+one intra-op thread, :func:`interleaved_latency`) and **served** — the real ``rnn-serve serve``
+over the task route at concurrency 1 (:func:`served_latency`), which is what a user pays.
 Records go to ``models/results.json`` ``sweeps.size``; one figure per task to
 ``models/figures/size_<task>.png``; ``RESULTS.md`` is re-rendered from the json.
 """
@@ -17,163 +21,119 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from export.benchmarks import latency_input, session_latency
-from export.data import TASKS, load_task
+from export.benchmarks import interleaved_latency, latency_input
+from export.data import TASKS, TaskData, load_task
+from export.evaluate import open_package, run_outputs
 from export.metrics import SELECT_BY
-from export.onnx_export import to_onnx
+from export.onnx_export import export_run
+from export.progress import tracked
+from export.served import Request, served_latency
+from export.size_report import default_size, plot, summary
 from export.sweeps import save_section
-from export.train import task_config, to_inputs, train_run
-from service.runtime.sessions import open_session
+from export.train import save_checkpoint, task_config, train_run
+from loadtest.workload import load_examples, v1_payloads
+from service.preprocess.text import tokenize
 
-SIZES = (32, 64, 128)  # hidden units; 128 is the packages' size
+SIZES = (16, 32, 64, 128)  # hidden units; 128 is the packages' size
 SEEDS = (0, 1, 2)
 EPOCHS = {"sentiment": 3, "keywords": 10, "forecast": 2}  # reduced from the packages' 8 / 25 / 5
+QUICK_EPOCHS = 1
 CELLS = ("lstm", "gru")
 FIGURES = "figures"
+RUNS = Path(".runs")
+SUBDIR = "sweep"  # the points' cache under the runs folder: <runs>/sweep/<task>/{points,repo}/
+SWEEP_RUNS = RUNS / SUBDIR
+OUTPUTS_FILE = "test_outputs.npy"  # per-example test outputs of the point's package, in test order
+SERVED_TOKENS = 20  # the sentiment request's length in tokens, as the raw latency input
+
+
+def point_name(task: str, cell: str, size: int, seed: int) -> str:
+    """The point's package name (a valid ``<task>-<cell>-<variant>`` model name)."""
+    return f"{task}-{cell}-h{size}-s{seed}"
+
+
+def parse_point(name: str) -> tuple[str, str, int, int]:
+    """``sentiment-gru-h64-s1`` → ``("sentiment", "gru", 64, 1)``: the inverse of :func:`point_name`."""
+    task, cell, size, seed = name.split("-")
+    return task, cell, int(size[1:]), int(seed[1:])
+
+
+def train_point(data: TaskData, cell: str, size: int, seed: int, epochs: int, runs: Path) -> dict[str, Any]:
+    """Train, package and score one point, or read it back if an earlier run did (cache)."""
+    task = data.task
+    name = point_name(task, cell, size, seed)
+    folder = runs / task / "points" / name
+    saved = folder / "record.json"
+    if saved.is_file() and json.loads(saved.read_text())["epochs"] == epochs:
+        return dict(json.loads(saved.read_text()))
+    model, result = train_run(data, cell, seed, task_config(task, hidden=size, epochs=epochs))
+    save_checkpoint(folder / f"seed{seed}.pt", model, result, data)
+    package = runs / task / "repo" / name
+    export_run(folder, package, data, seed=seed, name=name)
+    np.save(folder / OUTPUTS_FILE, run_outputs(open_package(package)[0], task, data.test[0]))
+    metric, _ = SELECT_BY[task]
+    record = {
+        "task": task,
+        "cell": cell,
+        "hidden_size": size,
+        "seed": seed,
+        "epochs": epochs,
+        "params": result.parameter_count,
+        "metric": metric,
+        "value": result.test[metric],
+        "val_value": result.val[metric],
+        "seconds_per_epoch": float(np.mean(result.epoch_seconds)),
+        "epoch_seconds": result.epoch_seconds,
+    }
+    saved.write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def served_request(task: str) -> Request:
+    """One real held-out input for the task route; sentiment: a sentence of :data:`SERVED_TOKENS` tokens."""
+    examples = load_examples(task, None, seed=0, max_items=10_000)
+    if task == "sentiment":  # the raw latency input is 20 tokens: time the same length served
+        pick = min(range(len(examples.items)), key=lambda i: abs(len(tokenize(examples.items[i])) - SERVED_TOKENS))
+        examples = type(examples)(task, [examples.items[pick]], examples.source, examples.synthetic)
+    payload = v1_payloads(examples)[0]
+    return Request("", payload.body, payload.headers)
+
+
+def time_points(task: str, data: TaskData, records: list[dict[str, Any]], runs: Path, block: int) -> None:
+    """Raw and served p50 of every point of ``task``, all alternating in one process / one server."""
+    repo = runs / task / "repo"
+    names = {point_name(task, r["cell"], r["hidden_size"], r["seed"]): r for r in records}
+    raw = interleaved_latency({n: repo / n for n in names}, task, latency_input(data))
+    body = served_request(task)
+    requests = {n: Request(f"/v1/models/{n}/predict", body.body, body.headers) for n in names}
+    served = served_latency(repo, requests, block=block)
+    for n, r in names.items():
+        r["raw_p50_ms"] = raw[n]["median_ms"]
+        r["served_p50_ms"] = served[n]["median_ms"]
 
 
 def sweep_task(
-    task: str, sizes: tuple[int, ...], seeds: tuple[int, ...], epochs: int, data_path: Path | None = None
+    task: str,
+    sizes: tuple[int, ...],
+    seeds: tuple[int, ...],
+    epochs: int,
+    data_path: Path | None = None,
+    runs: Path = SWEEP_RUNS,
+    block: int = 40,
 ) -> list[dict[str, Any]]:
-    """Train and time every size × seed × cell of ``task`` (cells interleaved, as in training)."""
+    """Every size × seed × cell of ``task`` (cells interleaved, as in training), then timed together."""
     data = load_task(task, data_path)
-    metric, _ = SELECT_BY[task]
-    records: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        sessions = {}
-        for size in sizes:
-            for seed in seeds:
-                for cell in CELLS:
-                    model, result = train_run(data, cell, seed, task_config(task, hidden=size, epochs=epochs))
-                    path = Path(tmp) / f"{cell}-{size}-{seed}.onnx"
-                    sample = [data.test[0][i] for i in range(2)] if task == "sentiment" else data.test[0][:2]
-                    to_onnx(model, task, to_inputs(task, sample), path)
-                    sessions[path.stem] = open_session(path)
-                    records.append(
-                        {
-                            "task": task,
-                            "cell": cell,
-                            "hidden_size": size,
-                            "seed": seed,
-                            "epochs": epochs,
-                            "params": result.parameter_count,
-                            "metric": metric,
-                            "value": result.test[metric],
-                            "val_value": result.val[metric],
-                            "seconds_per_epoch": float(np.mean(result.epoch_seconds)),
-                        }
-                    )
-        latency = session_latency(sessions, task, latency_input(data))
-    for r in records:
-        r["raw_p50_ms"] = latency[f"{r['cell']}-{r['hidden_size']}-{r['seed']}"]["median_ms"]
-    return records
-
-
-def mean_points(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One point per cell × size: the mean over seeds of metric value, p50 and parameters."""
-    points = []
-    for cell in CELLS:
-        for size in sorted({r["hidden_size"] for r in records}):
-            rs = [r for r in records if r["cell"] == cell and r["hidden_size"] == size]
-            if rs:
-                points.append(
-                    {
-                        "cell": cell,
-                        "hidden_size": size,
-                        "params": rs[0]["params"],
-                        "raw_p50_ms": float(np.mean([r["raw_p50_ms"] for r in rs])),
-                        "value": float(np.mean([r["value"] for r in rs])),
-                        "value_std": float(np.std([r["value"] for r in rs], ddof=1)) if len(rs) > 1 else 0.0,
-                    }
-                )
-    return points
-
-
-def pareto(points: list[dict[str, Any]], cost: str, higher_is_better: bool) -> list[dict[str, Any]]:
-    """Points no other point beats on both ``cost`` (lower) and value, cheapest first."""
-    sign = 1 if higher_is_better else -1
-
-    def beats(a: dict[str, Any], b: dict[str, Any]) -> bool:
-        no_worse = a[cost] <= b[cost] and sign * a["value"] >= sign * b["value"]
-        return bool(no_worse and (a[cost] < b[cost] or sign * a["value"] > sign * b["value"]))
-
-    return sorted((p for p in points if not any(beats(q, p) for q in points)), key=lambda p: p[cost])
-
-
-def summary(task: str, records: list[dict[str, Any]]) -> str:
-    """Which cell the Pareto fronts (by raw latency, by parameters) are made of, in words."""
-    metric, higher = SELECT_BY[task]
-    points = mean_points(records)
-    parts = []
-    for cost, label in (("raw_p50_ms", "latency"), ("params", "parameters")):
-        front = pareto(points, cost, higher)
-        names = ", ".join(f"{p['cell'].upper()}-{p['hidden_size']}" for p in front)
-        counts = {cell: sum(p["cell"] == cell for p in front) for cell in CELLS}
-        if counts["lstm"] and counts["gru"]:
-            verdict = "neither cell wins throughout"
-        else:
-            verdict = f"{max(counts, key=lambda c: counts[c]).upper()} wins"
-        parts.append(f"at equal {label}, {verdict} (Pareto front: {names})")
-    return f"{task} ({metric}, {'higher' if higher else 'lower'} is better): " + "; ".join(parts) + "."
-
-
-def plot(task: str, records: list[dict[str, Any]], path: Path) -> None:
-    """Metric vs raw p50 and vs parameters: seeds as dots, seed means joined per cell, front ringed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metric, higher = SELECT_BY[task]
-    points = mean_points(records)
-    colours = {"lstm": "tab:blue", "gru": "tab:orange"}
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, cost, label in zip(axes, ("raw_p50_ms", "params"), ("raw session.run p50 (ms)", "parameters"), strict=True):
-        for cell in CELLS:
-            rs = [r for r in records if r["cell"] == cell]
-            ax.scatter([r[cost] for r in rs], [r["value"] for r in rs], s=12, alpha=0.4, color=colours[cell])
-            ps = [p for p in points if p["cell"] == cell]
-            ax.plot([p[cost] for p in ps], [p["value"] for p in ps], "o-", color=colours[cell], label=cell.upper())
-            for p in ps:
-                ax.annotate(
-                    str(p["hidden_size"]), (p[cost], p["value"]), fontsize=8, xytext=(3, 3), textcoords="offset points"
-                )
-        front = pareto(points, cost, higher)
-        ax.plot([p[cost] for p in front], [p["value"] for p in front], "k--", lw=0.8, label="Pareto front")
-        ax.scatter([p[cost] for p in front], [p["value"] for p in front], s=120, facecolors="none", edgecolors="k")
-        ax.set_xlabel(label)
-        ax.set_ylabel(f"test {metric}")
-        if cost == "params":
-            ax.set_xscale("log")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(f"{task}: test {metric} vs size (hidden {sorted({r['hidden_size'] for r in records})}, 3 seeds)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def render(section: dict[str, Any]) -> list[str]:
-    """The ``RESULTS.md`` section: what was run, then one line per task with its figure."""
-    lines = [
-        "## Accuracy vs latency by size",
-        "",
-        f"Generated by `{section['command']}`: hidden sizes {section['sizes']} × seeds 0, 1, 2 per task and cell, "
-        "at reduced epochs (so below the packages' figures), test metric vs raw `session.run` p50 (batch 1, "
-        "1 thread, all points of a task alternating in one process). Per-point records: "
-        "`results.json` `sweeps.size.records`.",
-        "",
+    points = [(size, seed, cell) for size in sizes for seed in seeds for cell in CELLS]
+    records = [
+        train_point(data, cell, size, seed, epochs, runs) for size, seed, cell in tracked(points, f"size sweep: {task}")
     ]
-    for task, text in section["summary"].items():
-        lines += [f"- {text} Figure: [{section['figures'][task]}]({section['figures'][task]})"]
-    return lines
+    time_points(task, data, records, runs, block)
+    return records
 
 
 def write_sweep(models_dir: Path, records: list[dict[str, Any]], tasks: list[str], command: str) -> dict[str, Any]:
@@ -189,9 +149,26 @@ def write_sweep(models_dir: Path, records: list[dict[str, Any]], tasks: list[str
         "sizes": sorted({r["hidden_size"] for r in merged}),
         "records": merged,
         "summary": {t: summary(t, [r for r in merged if r["task"] == t]) for t in all_tasks},
+        "defaults": {t: default_size(t, [r for r in merged if r["task"] == t]) for t in all_tasks},
         "figures": {t: f"{FIGURES}/size_{t}.png" for t in all_tasks},
     }
     return save_section(models_dir, "size", section)
+
+
+def run(
+    models_dir: Path, runs: Path = RUNS, quick: bool = False, data: dict[str, Path] | None = None
+) -> dict[str, Any]:
+    """The whole sweep into ``models_dir`` (``quick``: hidden 4 and 8 × 2 seeds × 1 epoch, for tests)."""
+    data = data or {}
+    sizes, seeds = ((4, 8), (0, 1)) if quick else (SIZES, SEEDS)
+    records = [
+        r
+        for t in TASKS
+        for r in sweep_task(
+            t, sizes, seeds, QUICK_EPOCHS if quick else EPOCHS[t], data.get(t), runs / SUBDIR, 5 if quick else 40
+        )
+    ]
+    return write_sweep(models_dir, records, list(TASKS), "python -m export.sweep_size" + (" --quick" if quick else ""))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,10 +17,16 @@ from typing import Any
 
 #: section name → module that renders it, in report order
 SECTIONS: dict[str, str] = {
+    "size": "export.size_report",
+    "length": "export.sweep_length",
+    "train_fraction": "export.sweep_fraction",
+}
+
+
+#: section name → module whose ``run(models_dir, runs, quick, data)`` re-creates it, in run order
+#: (the sequence-length analysis reads the size sweep's cache; the deployment map times int8 packages)
+RUNNERS: dict[str, str] = {
     "size": "export.sweep_size",
-    "deployment": "export.deployment",
-    "int8": "export.quantize",
-    "lookback": "export.sweep_lookback",
     "length": "export.sweep_length",
     "train_fraction": "export.sweep_fraction",
 }
@@ -66,3 +72,11 @@ def save_section(models_dir: Path, name: str, section: dict[str, Any]) -> dict[s
     path.write_text(json.dumps(res, indent=2) + "\n")
     (models_dir / "RESULTS.md").write_text(render_markdown(res))
     return res
+
+
+def run_section(
+    name: str, models_dir: Path, runs: Path, quick: bool = False, data: dict[str, Path] | None = None
+) -> dict[str, Any]:
+    """Re-create one section (training, timing, figures) through its module's ``run``."""
+    module = importlib.import_module(RUNNERS[name])
+    return dict(module.run(models_dir, runs=runs, quick=quick, data=data))
