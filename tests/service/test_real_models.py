@@ -149,8 +149,8 @@ def test_task_api_sentiment_matches_pytorch(real: Server, name: str) -> None:
         tokens, lengths, expected = ref["tokens"], ref["lengths"], ref["expected"]
     checked = 0
     with httpx.Client(base_url=real.url, timeout=30) as c:
-        for ids, n, logits in zip(tokens, lengths, expected, strict=True):
-            ids = ids[: int(n)]
+        for row, n, logits in zip(tokens, lengths, expected, strict=True):
+            ids = row[: int(n)]
             if (ids <= 1).any():  # <pad>/<unk> have no text to send
                 continue
             resp = c.post(f"/v1/models/{name}/predict", json={"text": " ".join(vocab[i] for i in ids)})
