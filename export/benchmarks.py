@@ -45,9 +45,15 @@ def interleaved_latency(packages: dict[str, Path], task: str, example: Any) -> d
 def session_latency(
     sessions: dict[str, ort.InferenceSession], task: str, example: Any, rounds: int = ROUNDS, block: int = BLOCK
 ) -> dict[str, dict[str, Any]]:
-    """:func:`interleaved_latency` on open sessions (the size sweep times graphs it never packages)."""
+    """:func:`interleaved_latency` on open sessions (the size sweep times graphs it never packages).
+
+    ``cpu_median_ms`` is the process CPU time per call: unlike the wall time it does not grow when
+    another process preempts this one mid-run (this VM's cores are shared), though with more than
+    one intra-op thread it also counts the pool threads' spinning.
+    """
     feeds = TASKS[task].feeds(example)
     times: dict[str, list[float]] = {name: [] for name in sessions}
+    cpu: dict[str, list[float]] = {name: [] for name in sessions}
     for sess in sessions.values():
         for _ in range(WARMUP):
             sess.run(None, feeds)
@@ -56,13 +62,15 @@ def session_latency(
         for name in names:
             sess, out = sessions[name], times[name]
             for _ in range(block):
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time_ns(), time.perf_counter()
                 sess.run(None, feeds)
                 out.append((time.perf_counter() - t0) * 1e3)
+                cpu[name].append((time.process_time_ns() - c0) / 1e6)
     shape = {k: list(v.shape) for k, v in feeds.items()}
     return {
         name: {
             "median_ms": float(np.median(t)),
+            "cpu_median_ms": float(np.median(cpu[name])),
             "p90_ms": float(np.percentile(t, 90)),
             "round_medians_ms": [float(np.median(t[i : i + block])) for i in range(0, len(t), block)],
             "n_runs": len(t),

@@ -65,6 +65,7 @@ def test_quick_run_on_tiny_packages_writes_records_figure_and_report(fixtures: d
             if s["precision"] != r["precision"] and all(s[k] == r[k] for k in ("mode", "threads", "batch"))
         )
         assert twin["gru_p50_ms"] == r["gru_p50_ms"]  # both precisions compare against the one fp32 GRU
+        assert (r["mode"] == "raw") == ("cpu_ratio" in r) and r.get("cpu_ratio", 1.0) > 0
     assert (models / "figures" / "deployment_map.png").stat().st_size > 1000
     assert json.loads((models / "results.json").read_text())["sweeps"]["deployment"]["records"] == records
     assert (models / "RESULTS.md").read_text() == render_markdown(res)
