@@ -60,10 +60,8 @@ test: lint container-setup system-deps
 proto: install-dev
 	$(BIN)/python -m service.grpc.generate
 
-# the int8 packages are derived from the fp32 LSTMs: re-made after them, or they go stale
 models: install-dev
 	$(BIN)/rnn-serve models
-	$(BIN)/python -m export.quantize
 
 # Mutation testing with mutmut over the core modules ([tool.mutmut] in pyproject.toml), against the
 # fast in-process tests only; not part of `make test` (≈5–6 min on 2 cores). A full run starts

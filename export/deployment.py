@@ -226,11 +226,15 @@ def render(section: dict[str, Any]) -> list[str]:
     return lines
 
 
-def run(models_dir: Path, quick: bool = False, data: dict[str, Path] | None = None) -> dict[str, Any]:
+def run(
+    models_dir: Path, runs: Path | None = None, quick: bool = False, data: dict[str, Path] | None = None
+) -> dict[str, Any]:
     """Measure every task whose three roles are packaged in ``models_dir``; save ``sweeps.deployment``.
 
-    ``quick``: a few calls per cell (tests); ``data``: another file/folder per task (tests).
+    ``quick``: a few calls per cell (tests); ``data``: each task's data as :func:`task_paths` lays it
+    out (default ``../shared/data``); ``runs`` is unused (nothing is trained or cached).
     """
+    del runs
     started = time.perf_counter()
     tasks = [t for t in TASKS if all((models_dir / n.format(task=t) / MODEL_FILE).is_file() for n in ROLES.values())]
     inputs = {}

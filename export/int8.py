@@ -6,7 +6,7 @@ around it (variants, GRU probe, latency, the ``sweeps.int8`` section).
 
 The held-out inputs are the ones ``rnn-serve evaluate`` scores the fp32 package on (sentiment: the
 held-out test sentences; keywords: FSDD takes 5–9; forecast: the ETTh1 test months with their
-look-back), read through :func:`load_eval_data` with the package's own preprocessing, and both
+look-back), encoded with the package's own preprocessing as :func:`load_eval_data` does, and both
 packages run in evaluate's batching (:func:`run_outputs`), so the two metrics compare like for like.
 """
 
@@ -23,9 +23,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from export.data import ETT_BORDERS, ETTH1_CSV, FSDD_DIR, KEYWORD_TEST_TAKES, list_fsdd
+from export.data import ETT_BORDERS, ETTH1_CSV, FSDD_DIR, KEYWORD_TEST_TAKES, SENTIMENT_DIR, encode_texts, list_fsdd
 from export.evaluate import HELD_OUT_TEST, load_eval_data, run_outputs, target_std
 from export.metrics import SELECT_BY, task_metrics
+from export.sst import held_out_sentences
 from export.verify import REFERENCE_FILE
 from service.package import (
     MODEL_FILE,
@@ -36,6 +37,7 @@ from service.package import (
     read_package,
     write_package,
 )
+from service.preprocess.text import Vocabulary
 from service.runtime.sessions import SessionConfig, open_session
 from service.tasks import TASKS
 
@@ -59,11 +61,18 @@ class HeldOut:
 
 
 def held_out(folder: Path, package: ModelPackage, data: Path | None = None) -> HeldOut:
-    """Read the task's held-out test inputs with the package's preprocessing (``data``: another
-    sentence file / FSDD folder / ETT csv in the same format, for tests)."""
-    if package.task == "sentiment":
-        xs, ys = load_eval_data(folder, package, data)
-        return HeldOut(xs, ys, str(data) if data is not None else HELD_OUT_TEST)
+    """Read the task's held-out test inputs with the package's preprocessing.
+
+    ``data`` is the task's data as :func:`export.data.task_paths` lays it out (sentiment: the root
+    holding ``sst2_sentences``; keywords: the FSDD recordings; forecast: the ETT csv); default
+    ``../shared/data``, where this is exactly what ``rnn-serve evaluate`` scores by default.
+    """
+    pre = package.preprocessing
+    if isinstance(pre, SentimentPreprocessing):
+        texts, ys = held_out_sentences(data or SENTIMENT_DIR)[2]
+        xs = encode_texts(texts, Vocabulary.load(folder / pre.vocab_file), pre.max_tokens)
+        where = HELD_OUT_TEST if data is None else f"held-out test sentences of {data}/sst2_sentences"
+        return HeldOut(xs, ys, where)
     if package.task == "keywords":
         source = data or FSDD_DIR
         with tempfile.TemporaryDirectory() as tmp:  # evaluate takes a folder: link the test takes into one

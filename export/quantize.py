@@ -175,11 +175,15 @@ def claim_rows(section: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
-def run(models_dir: Path, quick: bool = False, data: dict[str, Path] | None = None) -> dict[str, Any]:
+def run(
+    models_dir: Path, runs: Path | None = None, quick: bool = False, data: dict[str, Path] | None = None
+) -> dict[str, Any]:
     """Regenerate every ``<task>-lstm-int8`` package whose fp32 pair is present, and ``sweeps.int8``.
 
-    ``quick``: shorter latency blocks (tests); ``data``: another file/folder per task (tests).
+    ``quick``: shorter latency blocks (tests); ``data``: each task's data as :func:`task_paths` lays
+    it out (default ``../shared/data``); ``runs`` is unused (nothing is trained or cached).
     """
+    del runs
     tasks = [t for t in TASKS if (models_dir / f"{t}-lstm").is_dir() and (models_dir / f"{t}-gru").is_dir()]
     records = {t: task_record(models_dir, t, (data or {}).get(t), quick) for t in tasks}
     section = {"command": "python -m export.quantize", "per_channel": PER_CHANNEL, "tasks": records}

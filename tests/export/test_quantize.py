@@ -17,7 +17,7 @@ from service.package import read_package
 from tests.export.conftest import MODELS_DIR
 from tests.service.tiny_models import build_tiny_repository
 
-DATA_KEY = {"sentiment": "sst_unseen", "keywords": "fsdd_dir", "forecast": "ett_csv"}
+DATA_KEY = {"sentiment": "sst_dir", "keywords": "fsdd_dir", "forecast": "ett_csv"}
 
 
 def test_declared_contract_rounds_the_worst_diff_up_with_margin() -> None:
