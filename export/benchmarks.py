@@ -27,9 +27,14 @@ WARMUP = 50
 
 def latency_input(data: TaskData) -> Any:
     """One real test example; sentiment: the first longest test sentence cut to 20 tokens (on SST-2, 20)."""
-    if data.task == "sentiment":
-        return [max(data.test[0], key=len)[:20]]
-    return data.test[0][:1]
+    return example_of(data.task, data.test[0])
+
+
+def example_of(task: str, xs: Any, rows: int = 1) -> Any:
+    """:func:`latency_input` from preprocessed test inputs ``xs``, repeated to ``rows`` rows."""
+    if task == "sentiment":
+        return [max(xs, key=len)[:20]] * rows
+    return np.repeat(xs[:1], rows, axis=0)
 
 
 def interleaved_latency(packages: dict[str, Path], task: str, example: Any) -> dict[str, dict[str, Any]]:
@@ -37,27 +42,37 @@ def interleaved_latency(packages: dict[str, Path], task: str, example: Any) -> d
     return session_latency({name: open_package(path, threads=1)[0] for name, path in packages.items()}, task, example)
 
 
-def session_latency(sessions: dict[str, ort.InferenceSession], task: str, example: Any) -> dict[str, dict[str, Any]]:
-    """:func:`interleaved_latency` on open sessions (the size sweep times graphs it never packages)."""
+def session_latency(
+    sessions: dict[str, ort.InferenceSession], task: str, example: Any, rounds: int = ROUNDS, block: int = BLOCK
+) -> dict[str, dict[str, Any]]:
+    """:func:`interleaved_latency` on open sessions (the size sweep times graphs it never packages).
+
+    ``cpu_median_ms`` is the process CPU time per call: unlike the wall time it does not grow when
+    another process preempts this one mid-run (this VM's cores are shared), though with more than
+    one intra-op thread it also counts the pool threads' spinning.
+    """
     feeds = TASKS[task].feeds(example)
     times: dict[str, list[float]] = {name: [] for name in sessions}
+    cpu: dict[str, list[float]] = {name: [] for name in sessions}
     for sess in sessions.values():
         for _ in range(WARMUP):
             sess.run(None, feeds)
-    for r in range(ROUNDS):
+    for r in range(rounds):
         names = list(sessions) if r % 2 == 0 else list(reversed(sessions))
         for name in names:
             sess, out = sessions[name], times[name]
-            for _ in range(BLOCK):
-                t0 = time.perf_counter()
+            for _ in range(block):
+                c0, t0 = time.process_time_ns(), time.perf_counter()
                 sess.run(None, feeds)
                 out.append((time.perf_counter() - t0) * 1e3)
+                cpu[name].append((time.process_time_ns() - c0) / 1e6)
     shape = {k: list(v.shape) for k, v in feeds.items()}
     return {
         name: {
             "median_ms": float(np.median(t)),
+            "cpu_median_ms": float(np.median(cpu[name])),
             "p90_ms": float(np.percentile(t, 90)),
-            "round_medians_ms": [float(np.median(t[i : i + BLOCK])) for i in range(0, len(t), BLOCK)],
+            "round_medians_ms": [float(np.median(t[i : i + block])) for i in range(0, len(t), block)],
             "n_runs": len(t),
             "input_shape": shape,
         }

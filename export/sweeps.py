@@ -18,6 +18,8 @@ from typing import Any
 #: section name → module that renders it, in report order
 SECTIONS: dict[str, str] = {
     "size": "export.size_report",
+    "deployment": "export.deployment",
+    "int8": "export.quantize",
     "length": "export.sweep_length",
     "train_fraction": "export.sweep_fraction",
 }
@@ -27,6 +29,8 @@ SECTIONS: dict[str, str] = {
 #: (the sequence-length analysis reads the size sweep's cache; the deployment map times int8 packages)
 RUNNERS: dict[str, str] = {
     "size": "export.sweep_size",
+    "int8": "export.quantize",
+    "deployment": "export.deployment",
     "length": "export.sweep_length",
     "train_fraction": "export.sweep_fraction",
 }

@@ -18,13 +18,14 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.settings import MAX_ROWS
 
 Task = Literal["sentiment", "keywords", "forecast"]
 Cell = Literal["lstm", "gru"]
 Datatype = Literal["FP32", "INT64", "INT32"]
+Precision = Literal["fp32", "int8"]
 
 MODEL_FILE = "model.onnx"
 META_FILE = "model.json"
@@ -197,6 +198,37 @@ class ReferenceSpec(_Strict):
     tolerance: float
 
 
+class Quantization(_Strict):
+    """How an int8 package was made from its fp32 package, and the contract it is held to.
+
+    An int8 package is not checked against PyTorch at 1e-4 (its weights are rounded on purpose):
+    it declares how far its outputs may stray from its fp32 source (``tolerance``, max abs diff on
+    logits / z-scored forecasts) and, for classifiers, the least share of identical labels
+    (``min_label_agreement``); the measured figures on the held-out test inputs sit beside them.
+    Dynamic quantization picks each activation's scale from the batch it sees, so an answer depends
+    on the other rows of its batch: ``batch_max_abs_diff`` is that spread (a row alone vs the same
+    row inside the evaluation batch), and ``threads_max_abs_diff`` the same for the intra-op thread
+    count; both are inside ``tolerance``.
+    """
+
+    method: Literal["onnxruntime.quantization.quantize_dynamic"] = "onnxruntime.quantization.quantize_dynamic"
+    weight_type: Literal["QInt8"] = "QInt8"
+    per_channel: bool
+    source: str = Field(description="the fp32 package quantized")
+    source_onnx_sha256: str = Field(description="its model.onnx, so a retrained fp32 package shows this one stale")
+    data: str = Field(description="the held-out inputs the agreement was measured on")
+    n_inputs: int
+    label_agreement: float | None = Field(description="share of identical predicted labels (None: forecast)")
+    max_abs_diff: float
+    mean_abs_diff: float
+    batch_max_abs_diff: float
+    threads_max_abs_diff: float = Field(
+        description="1 vs 2 intra-op threads, same batches: int8 kernels split differently"
+    )
+    tolerance: float
+    min_label_agreement: float | None = None
+
+
 class ModelPackage(BaseModel):
     """``model.json``: everything needed to serve, describe and audit one model.
 
@@ -224,6 +256,18 @@ class ModelPackage(BaseModel):
     versions: dict[str, str] = Field(default_factory=dict)
     streaming: StreamingSpec | None = Field(None, description="step model for stateful sessions (optional)")
     reference: ReferenceSpec | None = None
+    precision: Precision = Field("fp32", description="of the weights in model.onnx (int8: dynamically quantized)")
+    quantization: Quantization | None = Field(None, description="int8 only: its source and agreement contract")
+
+    @model_validator(mode="after")
+    def _int8_has_its_contract(self) -> ModelPackage:
+        """An int8 package without its contract could not be checked; one with a step model would
+        stream answers that depend on the chunking (see :class:`Quantization`)."""
+        if (self.precision == "int8") != (self.quantization is not None):
+            raise ValueError("precision int8 and a quantization record go together")
+        if self.precision == "int8" and self.streaming is not None:
+            raise ValueError("an int8 package ships no step model")
+        return self
 
 
 def sha256_file(path: Path) -> str:

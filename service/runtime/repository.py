@@ -66,6 +66,7 @@ class LoadedModel:
             out.update(
                 task=p.task,
                 cell=p.cell,
+                precision=p.precision,
                 version=p.version,
                 description=p.description,
                 inputs=[s.model_dump() for s in p.inputs],

@@ -32,6 +32,12 @@ STREAM_SUFFIX = "-stream"
 
 log = logging.getLogger("rnn_serve.streaming")
 
+#: why an int8 package has no stateful variant (``GET /v1/sessions`` ``unavailable``, the 400)
+INT8_NO_STREAMING = (
+    "int8 packages ship no step model: dynamic quantization scales each call by its own value range, "
+    "so a streamed answer would depend on how the stream was chunked"
+)
+
 
 class StreamingUnavailable(ServiceError):
     """Asked to stream a model without a (working) step model: a client error, 400."""
@@ -86,6 +92,9 @@ class Streaming:
         variants: dict[str, StreamVariant] = {}
         errors: dict[str, str] = {}
         for model in repository.models.values():
+            if model.ready and model.package is not None and model.package.precision == "int8":
+                errors[model.name] = INT8_NO_STREAMING
+                continue
             if not model.ready or model.package is None or model.package.streaming is None:
                 continue
             if settings.workers > 1:

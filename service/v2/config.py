@@ -37,8 +37,11 @@ def metadata(model: LoadedModel) -> dict[str, Any]:
         implicit = model.task.implicit_inputs if model.task is not None else frozenset()
         out["inputs"] = [_tensor_metadata(s) for s in model.package.inputs if s.name not in implicit]
         out["outputs"] = [_tensor_metadata(s) for s in model.package.outputs]
-    if model.task is not None:
-        out["parameters"] = {"max_sequence_length": model.task.max_sequence_length}
+    if model.task is not None and model.package is not None:
+        out["parameters"] = {
+            "max_sequence_length": model.task.max_sequence_length,
+            "precision": model.package.precision,
+        }
     out["state"] = "READY" if model.ready else "UNAVAILABLE"
     if model.error:
         out["error"] = model.error
@@ -102,6 +105,7 @@ def model_config(model: LoadedModel, max_request_rows: int) -> dict[str, Any]:
         **_runtime(model.runner.runtime_info()),
     }
     out["parameters"]["max_sequence_length"] = {"string_value": str(model.task.max_sequence_length)}
+    out["parameters"]["precision"] = {"string_value": model.package.precision}
     return out
 
 

@@ -103,3 +103,51 @@ def test_evaluate_without_data_scores_the_held_out_test_sentences(cell: str) -> 
     assert got["n_examples"] == 1038 and got["data"].startswith("held-out test sentences")
     assert got["accuracy"] == pytest.approx(read_package(folder).metrics["accuracy"], abs=1e-9)
     assert got["f1"] == pytest.approx(read_package(folder).metrics["f1"], abs=1e-9)
+
+
+INT8 = [f"{t}-lstm-int8" for t in ("sentiment", "keywords", "forecast")]
+
+
+@pytest.mark.parametrize("name", INT8)
+def test_committed_int8_package_is_integer_current_and_keeps_its_contract(name: str) -> None:
+    """Its LSTM is the integer kernel, it was made from the fp32 package now committed (a retrained
+    fp32 package would make it stale), it ships no step model, and its reference outputs stay
+    within the tolerance it declares."""
+    folder = _package_dir(name)
+    package = read_package(folder)
+    q = package.quantization
+    assert package.precision == "int8" and q is not None and package.streaming is None
+    source = read_package(MODELS_DIR / q.source)
+    assert q.source == name.removesuffix("-int8") and q.source_onnx_sha256 == source.onnx_sha256
+    ops = {n.op_type for n in onnx.load(str(folder / "model.onnx")).graph.node}
+    assert "DynamicQuantizeLSTM" in ops and "LSTM" not in ops
+    assert not (folder / "model_step.onnx").exists() and package.onnx_bytes * 3 < source.onnx_bytes
+    assert max(q.max_abs_diff, q.batch_max_abs_diff, q.threads_max_abs_diff) <= q.tolerance / 2
+    assert package.reference is not None and check_reference(folder, tol=q.tolerance) <= q.tolerance
+
+
+@needs_data
+@pytest.mark.data
+@pytest.mark.parametrize("name", INT8)
+def test_int8_agreement_and_metric_reproduce_on_the_held_out_inputs(name: str) -> None:
+    """Re-measured on the inputs evaluate scores: labels agree at least as declared, outputs stay
+    within the tolerance, the recorded metric is reproduced, and accuracy is within 1 point of fp32."""
+    from export.evaluate import open_package, run_outputs, target_std
+    from export.int8 import agreement, held_out
+    from export.metrics import task_metrics
+
+    folder = _package_dir(name)
+    package = read_package(folder)
+    q = package.quantization
+    assert q is not None
+    source_dir = MODELS_DIR / q.source
+    inputs = held_out(source_dir, read_package(source_dir))
+    assert len(inputs.ys) == q.n_inputs and inputs.data == q.data
+    outs = [run_outputs(open_package(f)[0], package.task, inputs.xs) for f in (source_dir, folder)]
+    got = agreement(package.task, *outs)
+    assert got["max_abs_diff"] <= q.tolerance
+    if q.min_label_agreement is not None:
+        assert got["label_agreement"] >= q.min_label_agreement
+        assert package.metrics["accuracy"] >= read_package(source_dir).metrics["accuracy"] - 0.01
+    recorded = task_metrics(package.task, outs[1], inputs.ys, target_std(package))
+    assert recorded == pytest.approx(package.metrics, rel=1e-6)
