@@ -20,6 +20,7 @@ SECTIONS: dict[str, str] = {
     "size": "export.size_report",
     "deployment": "export.deployment",
     "int8": "export.quantize",
+    "lookback": "export.sweep_lookback",
     "length": "export.sweep_length",
     "train_fraction": "export.sweep_fraction",
 }
@@ -31,6 +32,7 @@ RUNNERS: dict[str, str] = {
     "size": "export.sweep_size",
     "int8": "export.quantize",
     "deployment": "export.deployment",
+    "lookback": "export.sweep_lookback",
     "length": "export.sweep_length",
     "train_fraction": "export.sweep_fraction",
 }
