@@ -44,6 +44,20 @@ def task_paths(root: Path) -> dict[str, Path]:
 
 
 DEFAULT_DATA = task_paths(DATA_ROOT)
+
+
+def describe(path: Path | str) -> str:
+    """``path`` as recorded in packages and reports: under the shared data, relative to its parent
+    (``shared/data/...``), so a record made in one checkout matches another's; elsewhere as given."""
+    resolved = Path(path).resolve()
+    root = DATA_ROOT.resolve()
+    return (
+        str(Path(root.parent.name, root.name, resolved.relative_to(root)))
+        if resolved.is_relative_to(root)
+        else str(path)
+    )
+
+
 SENTIMENT_DIR, FSDD_DIR, ETTH1_CSV = DEFAULT_DATA["sentiment"], DEFAULT_DATA["keywords"], DEFAULT_DATA["forecast"]
 
 KEYWORD_TEST_TAKES = range(5, 10)

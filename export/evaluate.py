@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from export.data import SENTIMENT_DIR, encode_texts, keyword_folder, read_ett_csv, windows
+from export.data import SENTIMENT_DIR, describe, encode_texts, keyword_folder, read_ett_csv, windows
 from export.metrics import task_metrics
 from export.sst import SPLIT_SEED, held_out_sentences, read_sentences
 from service.package import (
@@ -49,7 +49,7 @@ def run_outputs(session: ort.InferenceSession, task: str, xs: Any, batch_size: i
 
 
 #: what ``evaluate`` scores a sentiment package on when no ``--data`` is given
-HELD_OUT_TEST = f"held-out test sentences of {SENTIMENT_DIR}/sst2_sentences (split seed {SPLIT_SEED})"
+HELD_OUT_TEST = f"held-out test sentences of {describe(SENTIMENT_DIR)}/sst2_sentences (split seed {SPLIT_SEED})"
 
 
 def load_eval_data(

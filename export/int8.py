@@ -23,7 +23,16 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from export.data import ETT_BORDERS, ETTH1_CSV, FSDD_DIR, KEYWORD_TEST_TAKES, SENTIMENT_DIR, encode_texts, list_fsdd
+from export.data import (
+    ETT_BORDERS,
+    ETTH1_CSV,
+    FSDD_DIR,
+    KEYWORD_TEST_TAKES,
+    SENTIMENT_DIR,
+    describe,
+    encode_texts,
+    list_fsdd,
+)
 from export.evaluate import HELD_OUT_TEST, load_eval_data, run_outputs, target_std
 from export.metrics import SELECT_BY, task_metrics
 from export.sst import held_out_sentences
@@ -71,7 +80,7 @@ def held_out(folder: Path, package: ModelPackage, data: Path | None = None) -> H
     if isinstance(pre, SentimentPreprocessing):
         texts, ys = held_out_sentences(data or SENTIMENT_DIR)[2]
         xs = encode_texts(texts, Vocabulary.load(folder / pre.vocab_file), pre.max_tokens)
-        where = HELD_OUT_TEST if data is None else f"held-out test sentences of {data}/sst2_sentences"
+        where = HELD_OUT_TEST if data is None else f"held-out test sentences of {describe(data)}/sst2_sentences"
         return HeldOut(xs, ys, where)
     if package.task == "keywords":
         source = data or FSDD_DIR
@@ -80,11 +89,11 @@ def held_out(folder: Path, package: ModelPackage, data: Path | None = None) -> H
                 if take in KEYWORD_TEST_TAKES:
                     (Path(tmp) / path.name).symlink_to(path.resolve())
             xs, ys = load_eval_data(folder, package, Path(tmp))
-        return HeldOut(xs, ys, f"{source} takes {KEYWORD_TEST_TAKES.start}–{KEYWORD_TEST_TAKES.stop - 1}")
+        return HeldOut(xs, ys, f"{describe(source)} takes {KEYWORD_TEST_TAKES.start}–{KEYWORD_TEST_TAKES.stop - 1}")
     lookback = package.preprocessing.lookback  # type: ignore[union-attr]
     rows = slice(ETT_BORDERS["test"][0] - lookback, ETT_BORDERS["test"][1])
     xs, ys = load_eval_data(folder, package, data or ETTH1_CSV, rows)
-    return HeldOut(xs, ys, f"{data or ETTH1_CSV} rows {rows.start}:{rows.stop}")
+    return HeldOut(xs, ys, f"{describe(data or ETTH1_CSV)} rows {rows.start}:{rows.stop}")
 
 
 def quantize(src: Path, dst: Path, per_channel: bool) -> Counter[str]:
