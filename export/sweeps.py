@@ -20,7 +20,7 @@ SECTIONS: dict[str, str] = {
     "size": "export.size_report",
     "deployment": "export.deployment",
     "int8": "export.quantize",
-    "lookback": "export.sweep_lookback",
+    "lookback": "export.lookback_report",
     "length": "export.sweep_length",
     "train_fraction": "export.sweep_fraction",
 }

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from export.seasonal import Series, baselines, make_split, seasonal_naive, synthetic_series
-from export.sweep_lookback import answer, claim_rows, comparisons, render, summary, sweep
+from export.lookback_report import answer, claim_rows, comparisons, render, summary
+from export.sweep_lookback import sweep
 
 REQUIRED = {"dataset", "target", "cell", "lookback", "horizon", "seed", "mse", "mae"}
 
