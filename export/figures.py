@@ -21,5 +21,4 @@ def save(fig: Any, path: Path) -> None:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    fig.clf()
     pyplot().close(fig)

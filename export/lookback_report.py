@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from export.results import diff_verdict, ms, pct, stats
+from export.report import pct
+from export.results import diff_verdict, ms, stats
 
 CELLS = ("lstm", "gru")
 REGIME = ("beijing", 720)  # the claim's regime: the 5-year series, look-back ≥ 720 h

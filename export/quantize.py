@@ -28,6 +28,7 @@ from export.benchmarks import BLOCK, ROUNDS, example_of, session_latency
 from export.evaluate import run_outputs, target_std
 from export.int8 import HeldOut, agreement, build_int8, held_out, quantize
 from export.metrics import SELECT_BY, task_metrics
+from export.report import pct
 from export.sweeps import save_section
 from service.package import MODEL_FILE, read_package
 from service.runtime.sessions import open_session
@@ -102,12 +103,8 @@ def task_record(models_dir: Path, task: str, data: Path | None, quick: bool) -> 
     return record
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
 def _value(task: str, x: float) -> str:
-    return f"{x:.4f}" if task == "forecast" else _pct(x)
+    return f"{x:.4f}" if task == "forecast" else pct(x)
 
 
 def render(section: dict[str, Any]) -> list[str]:
@@ -125,7 +122,7 @@ def render(section: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for task, r in section["tasks"].items():
-        same = "—" if r["label_agreement"] is None else _pct(r["label_agreement"])
+        same = "—" if r["label_agreement"] is None else pct(r["label_agreement"])
         p50 = r["raw_p50_ms"]
         lines.append(
             f"| {task} | {r['metric']} | {_value(task, r['fp32'])} | {_value(task, r['int8'])} | {same} "
@@ -169,7 +166,7 @@ def claim_rows(section: dict[str, Any]) -> list[dict[str, str]]:
         {
             "claim": "int8 LSTM loses ≤ 1 point accuracy",
             "claimed": "≤ 1 point (sentiment, keywords)",
-            "measured": "; ".join(f"{t}: {_pct(r['fp32'])} → {_pct(r['int8'])}" for t, r in tasks.items()),
+            "measured": "; ".join(f"{t}: {pct(r['fp32'])} → {pct(r['int8'])}" for t, r in tasks.items()),
             "verdict": "holds" if max(loss.values()) <= 0.01 + 1e-12 else "does not hold",
         }
     ]

@@ -24,14 +24,15 @@ LABEL = {
 }
 
 
-def _pct(x: float) -> str:
+def pct(x: float) -> str:
+    """``0.823`` → ``82.3%``: the one percentage format of the reports."""
     return f"{100 * x:.1f}%"
 
 
 def served_with_ci(served: dict[str, Any]) -> str:
     """``accuracy 80.1% (95% CI 77.6–82.5%), F1 0.812 (0.789–0.835)`` for a served sentiment package."""
     test, ci = served["test"], served.get("test_ci95") or {}
-    acc = _pct(test["accuracy"]) + (f" (95% CI {_pct(ci['accuracy'][0])}–{_pct(ci['accuracy'][1])})" if ci else "")
+    acc = pct(test["accuracy"]) + (f" (95% CI {pct(ci['accuracy'][0])}–{pct(ci['accuracy'][1])})" if ci else "")
     f1 = f"{test['f1']:.3f}" + (f" ({ci['f1'][0]:.3f}–{ci['f1'][1]:.3f})" if ci else "")
     return f"accuracy {acc}, F1 {f1}"
 

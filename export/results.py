@@ -20,7 +20,7 @@ import numpy as np
 
 from export.benchmarks import forecast_baselines, interleaved_latency, latency_input
 from export.data import load_task
-from export.report import served_with_ci
+from export.report import pct, served_with_ci
 from service.package import read_package
 
 METRICS = {
@@ -107,10 +107,6 @@ def ratio_verdict(claimed: float, measured: float) -> str:
     if abs(measured - claimed) <= 0.10:
         return "holds (within 10 points)"
     return f"direction only ({'smaller' if measured < claimed else 'larger'} than claimed)"
-
-
-def pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
 
 
 def ms(s: dict[str, float]) -> str:

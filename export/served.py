@@ -52,8 +52,7 @@ def time_requests(
     url: str, requests: dict[str, Request], rounds: int = ROUNDS, block: int = BLOCK
 ) -> dict[str, dict[str, float]]:
     """Median and p90 ms per name against a running server at ``url`` (one connection, c=1)."""
-    host, port = url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=60)
     try:
         for req in requests.values():
             for _ in range(WARMUP):

@@ -15,7 +15,8 @@ import numpy as np
 
 from export.figures import pyplot, save
 from export.metrics import SELECT_BY
-from export.results import pct, ratio_verdict
+from export.report import pct
+from export.results import ratio_verdict
 
 CELLS = ("lstm", "gru")
 #: the costs a front is drawn against, and how the report names them

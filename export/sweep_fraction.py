@@ -36,7 +36,7 @@ from export.metrics import SELECT_BY
 from export.progress import tracked
 from export.results import diff_verdict, stats
 from export.sweep_size import EPOCHS, QUICK_EPOCHS
-from export.sweeps import save_section
+from export.sweeps import cached_point, save_section
 from export.train import take, task_config, train_run
 
 TASKS = ("sentiment", "keywords")
@@ -69,8 +69,8 @@ def train_point(
     task = data.task
     epochs = epochs_for(base_epochs, fraction)
     path = runs / task / f"{cell}-h{hidden}-f{fraction:g}-s{seed}.json"
-    if path.is_file() and json.loads(path.read_text())["epochs"] == epochs:
-        return dict(json.loads(path.read_text()))
+    if (cached := cached_point(path, epochs)) is not None:
+        return cached
     part = subset(data, seed, fraction)
     _, result = train_run(part, cell, seed, task_config(task, hidden=hidden, epochs=epochs))
     metric, _ = SELECT_BY[task]

@@ -34,7 +34,7 @@ from export.onnx_export import export_run
 from export.progress import tracked
 from export.served import Request, served_latency
 from export.size_report import default_size, plot, summary
-from export.sweeps import save_section
+from export.sweeps import cached_point, save_section
 from export.train import save_checkpoint, task_config, train_run
 from loadtest.workload import load_examples, v1_payloads
 from service.preprocess.text import tokenize
@@ -69,8 +69,8 @@ def train_point(data: TaskData, cell: str, size: int, seed: int, epochs: int, ru
     name = point_name(task, cell, size, seed)
     folder = runs / task / "points" / name
     saved = folder / "record.json"
-    if saved.is_file() and json.loads(saved.read_text())["epochs"] == epochs:
-        return dict(json.loads(saved.read_text()))
+    if (cached := cached_point(saved, epochs)) is not None:
+        return cached
     model, result = train_run(data, cell, seed, task_config(task, hidden=size, epochs=epochs))
     save_checkpoint(folder / f"seed{seed}.pt", model, result, data)
     package = runs / task / "repo" / name

@@ -42,6 +42,14 @@ def _module(name: str) -> Any:
     return importlib.import_module(SECTIONS[name])
 
 
+def cached_point(path: Path, epochs: int) -> dict[str, Any] | None:
+    """A sweep point's saved record, if one exists for the same epochs (else it is trained again)."""
+    if not path.is_file():
+        return None
+    record: dict[str, Any] = json.loads(path.read_text())
+    return record if record["epochs"] == epochs else None
+
+
 def sweep_markdown(res: dict[str, Any]) -> list[str]:
     """The markdown of every section present, in :data:`SECTIONS` order."""
     lines: list[str] = []
