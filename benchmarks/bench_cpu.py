@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import statistics
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,6 +92,16 @@ def measure(
         "errors": wrk["errors"],
         "requests": done,
     }
+
+
+@contextmanager
+def only_models(repo: Path, names: list[str]) -> Iterator[Path]:
+    """A model repository of just ``names`` (links into ``repo``): both servers load the same set,
+    and an older checkout is not asked to load packages of a kind it predates."""
+    with tempfile.TemporaryDirectory(prefix="rnn-serve-bench-") as tmp:
+        for name in names:
+            (Path(tmp) / name).symlink_to(repo / name)
+        yield Path(tmp)
 
 
 @contextmanager
@@ -165,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     bodies = {case: payloads_for(repo, case[0], case[1], 50) for case in cases}
     results: dict[tuple[str, str, str], list[dict[str, float]]] = {}
     raw: dict[str, list[float]] = {m: [] for m in args.models}
-    with pinned_servers(repo, server_cpu, {"RNN_SERVE_BATCHING": args.batching}, args.baseline) as servers:
+    with (
+        only_models(repo, args.models) as served,
+        pinned_servers(served, server_cpu, {"RNN_SERVE_BATCHING": args.batching}, args.baseline) as servers,
+    ):
         for server in servers.values():
             for case in cases:  # warm-up, discarded
                 measure(server, *case, bodies[case], args.concurrency, 1.0, client_cpu)

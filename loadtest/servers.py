@@ -121,8 +121,6 @@ def run_server(
             str(port),
             "--model-repository",
             str(model_repository),
-            "--grpc-port",
-            str(grpc_port),
             *(extra_args or []),
         ]
         if pinned is not None:
@@ -130,7 +128,12 @@ def run_server(
         log_path = kept / f"server-{port}.log"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
-                cmd, cwd=cwd or REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+                cmd,
+                cwd=cwd or REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # by the environment, not a flag: an older checkout (``cwd``) without gRPC ignores it
+                env={**os.environ, "RNN_SERVE_GRPC_PORT": str(grpc_port), **(env or {})},
             )
         try:
             wait_ready(url, proc, timeout, ready_path)
