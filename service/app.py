@@ -24,6 +24,7 @@ from service.dataplane import DataPlane
 from service.grpc.server import GrpcServer
 from service.http import docs, sessions, v1, v2
 from service.http.cors import with_cors
+from service.http.cycle import FastPath
 from service.http.dashboard import install_dashboard
 from service.http.errors import install_error_handlers
 from service.http.hot import HotRoutes
@@ -48,14 +49,18 @@ The dashboard is at [`/dashboard`](/dashboard); Prometheus metrics at `/metrics`
 """
 
 
-def create_app(settings: Settings | None = None, grpc: GrpcServer | None = None) -> ASGIApp:
-    """The service as one ASGI app: request observation around CORS (when origins are set) around
-    the hot routes around FastAPI, so hot answers and preflights are counted and get CORS alike.
-    ``grpc``, when given, is started by the lifespan on the same data plane once models are loaded."""
+def create_app(settings: Settings | None = None, grpc: GrpcServer | None = None) -> tuple[ASGIApp, FastPath | None]:
+    """The service as one ASGI app (request observation around CORS, when origins are set, around
+    FastAPI, so preflights are counted like any request), and the fast path the HTTP protocol
+    answers hot requests on (:mod:`service.http.cycle`; None while CORS is on, so every answer
+    gets its CORS headers from the one middleware). ``grpc``, when given, is started by the
+    lifespan on the same data plane once models are loaded."""
     settings = settings or Settings()
     metrics = Metrics(settings.latency_window, COUNTERS.metrics_dir)
     app = create_fastapi(settings, metrics, grpc)
-    return RequestMiddleware(with_cors(HotRoutes(app, [*v1.HOT, *v2.HOT]), settings.cors_origins), metrics)
+    observer = RequestMiddleware(with_cors(app, settings.cors_origins), metrics)
+    fast = None if settings.cors_origins else FastPath(HotRoutes([*v1.HOT, *v2.HOT]), app, observer, settings)
+    return observer, fast
 
 
 def create_fastapi(settings: Settings, metrics: Metrics, grpc: GrpcServer | None = None) -> FastAPI:

@@ -92,12 +92,13 @@ def serve(settings: Settings, sockets: list[socket.socket] | None = None) -> Non
     """One server process until it is stopped: on ``settings.host:port``, or on ``sockets`` (a worker,
     whose gRPC port is shared with the other workers: see :class:`~service.grpc.server.GrpcServer`)."""
     grpc = GrpcServer(settings, shared_port=sockets is not None) if settings.grpc_port else None
+    app, fast_path = create_app(settings, grpc)
     config = uvicorn.Config(
-        create_app(settings, grpc),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=GuardedHttpToolsProtocol.configured(settings),
+        http=GuardedHttpToolsProtocol.configured(settings, fast_path),
         log_level=settings.log_level,
         access_log=settings.access_log,
         timeout_graceful_shutdown=settings.graceful_shutdown_s,  # type: ignore[arg-type]  # any number works

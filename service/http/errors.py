@@ -4,8 +4,8 @@ Everything a client can get wrong ends as ``{"error": "...", "field": "...", "ru
 with a 4xx status and the error's own headers (``Retry-After``, ``Allow``, ``Connection:
 close``). FastAPI's validation errors and Starlette's 404/405 are reshaped into the same form, so
 a client parses one error shape whatever failed. A fault of ours is a 500 with a stable message;
-its traceback goes to the log once, never to the client. :func:`to_response` serves both the
-Starlette exception handlers and the hot routes (:mod:`service.http.hot`).
+its traceback goes to the log once, never to the client. :func:`to_service_error` serves both the
+Starlette exception handlers and the fast path (:mod:`service.http.cycle`).
 """
 
 from __future__ import annotations
@@ -40,22 +40,29 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(allowed)
 
 
-def to_response(request: Request, exc: Exception) -> Response:
-    """The response for any exception raised while serving ``request``."""
+def to_service_error(exc: Exception, method: str, path: str) -> ServiceError:
+    """The typed error for any exception raised while serving ``method path`` (the fast path
+    answers with it directly; :func:`to_response` wraps it for Starlette)."""
     if isinstance(exc, ServiceError):
         if isinstance(exc, ClientGone):  # nobody reads this answer: one line, not a traceback
-            log.info("%s %s: %s", request.method, request.url.path, exc.message)
-        return error_response(exc)
+            log.info("%s %s: %s", method, path, exc.message)
+        return exc
     if isinstance(exc, RequestValidationError):
-        return error_response(from_validation_error(exc))
+        return from_validation_error(exc)
     if isinstance(exc, StarletteHTTPException):
-        err = ServiceError(f"{exc.detail}: {request.method} {request.url.path}", status=exc.status_code)
+        err = ServiceError(f"{exc.detail}: {method} {path}", status=exc.status_code)
         err.headers = dict(exc.headers or {})
-        if exc.status_code == 405:
-            err.headers["Allow"] = allowed_methods(request)
-        return error_response(err)
-    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(InternalError(f"internal error: {type(exc).__name__}"))
+        return err
+    log.error("unexpected error on %s %s", method, path, exc_info=exc)
+    return InternalError(f"internal error: {type(exc).__name__}")
+
+
+def to_response(request: Request, exc: Exception) -> Response:
+    """The response for any exception raised while serving ``request``."""
+    err = to_service_error(exc, request.method, request.url.path)
+    if isinstance(exc, StarletteHTTPException) and exc.status_code == 405:
+        err.headers["Allow"] = allowed_methods(request)
+    return error_response(err)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,62 +1,100 @@
-"""``HotRoutes``: the prediction POSTs skip Starlette's middleware stack and router.
+"""The hot routes (the prediction POSTs) in a form both HTTP front ends can call.
 
-Why: for every request Starlette and FastAPI walk half a dozen middlewares (error handling,
-exception mapping, exit stacks, body limits, telemetry) and match the path against every route
-before the endpoint runs; on a loaded server that was about a tenth of the event loop's time in
-the profile (``docs/performance.md``). The hot endpoints read their own bodies and return finished
-responses, so none of that buys them anything. Here the few hot paths are matched with
-precompiled patterns and their endpoints called directly, with errors mapped by the same
-:func:`~service.http.errors.to_response` the exception handlers use. Everything else (and every
-other method on these paths) goes to the FastAPI app as usual; the hot routes stay registered
-there for the OpenAPI document.
+A hot endpoint takes a :class:`HotRequest` (the data plane, the path parameters, a header
+look-up, the body reader, the client-gone check) and returns an :class:`Answer` (status, media
+type, headers, body bytes). Two front ends call the same endpoints:
+
+* :mod:`service.http.cycle`, the fast path: uvicorn's protocol hands a matching request straight
+  to the endpoint, with no ASGI scope round trip, no Starlette ``Request``/``Response``, no
+  middleware stack and no router (``docs/performance.md``: that machinery cost as much CPU per
+  request as the model).
+* FastAPI, through :func:`asgi_route`: the same endpoints registered as ordinary routes, for the
+  OpenAPI document and for the requests the fast path leaves to ASGI (CORS, ``Expect:
+  100-continue``, an in-process ASGI client).
+
+So a prediction behaves the same whichever way it came in; only the cost differs.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI, Request
+import orjson
+from fastapi import Request
 from fastapi.responses import Response
 from starlette.routing import compile_path
-from starlette.types import Receive, Scope, Send
 
-from service.http.errors import to_response
+from service.dataplane import DataPlane, ReadBody
+from service.http.body import plane, reader
+from service.runtime.runner import ClientGone
+from service.timing import Timing
 
-Endpoint = Callable[..., Awaitable[Response]]
+
+@dataclass(slots=True)
+class HotRequest:
+    """What a hot endpoint may read from its request, whichever front end decoded it."""
+
+    plane: DataPlane
+    params: dict[str, str]
+    #: a request header by its lower-case name, or None
+    header: Callable[[str], str | None]
+    read: ReadBody
+    gone: ClientGone
 
 
-@dataclass(frozen=True)
-class RouteLabel:
-    """What ``scope["route"]`` carries for a hot request: its path template (the metrics label)."""
+@dataclass(slots=True)
+class Answer:
+    """A finished response: written as bytes by the fast path, wrapped in a ``Response`` by ASGI."""
+
+    body: bytes
+    media_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    status: int = 200
+
+
+def json_answer(body: Any, timing: Timing) -> Answer:
+    """A prediction's JSON answer with its ``Server-Timing`` header."""
+    return Answer(
+        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), headers={"Server-Timing": timing.server_timing()}
+    )
+
+
+Endpoint = Callable[[HotRequest], Awaitable[Answer]]
+
+
+@dataclass(frozen=True, slots=True)
+class HotRoute:
+    """One hot path template, its compiled pattern and its endpoint."""
 
     path: str
+    pattern: re.Pattern[str]
+    endpoint: Endpoint
+
+    def label(self, params: dict[str, str]) -> str:
+        """The model or task the request names (the metrics' ``model`` label)."""
+        return params.get("name") or params.get("task") or ""
 
 
 class HotRoutes:
-    """ASGI: serve POSTs to ``routes`` ((path template, endpoint) pairs) directly; pass the rest on."""
+    """The hot POST routes, matched with precompiled patterns (no walk over every route)."""
 
-    def __init__(self, app: FastAPI, routes: Sequence[tuple[str, Endpoint]]) -> None:
-        self.app = app
-        self.routes: list[tuple[re.Pattern[str], Endpoint, RouteLabel]] = [
-            (compile_path(path)[0], endpoint, RouteLabel(path)) for path, endpoint in routes
-        ]
+    def __init__(self, routes: Sequence[tuple[str, Endpoint]]) -> None:
+        self.routes = [HotRoute(path, compile_path(path)[0], endpoint) for path, endpoint in routes]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            path = scope["path"]
-            for pattern, endpoint, label in self.routes:
-                match = pattern.match(path)
-                if match is not None:
-                    params: dict[str, Any] = match.groupdict()
-                    scope["app"], scope["path_params"], scope["route"] = self.app, params, label
-                    request = Request(scope, receive, send)
-                    try:
-                        response = await endpoint(request=request, **params)
-                    except Exception as exc:  # mapped in the one place, as Starlette's handlers do
-                        response = to_response(request, exc)
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+    def match(self, path: str) -> tuple[HotRoute, dict[str, str]] | None:
+        for route in self.routes:
+            found = route.pattern.match(path)
+            if found is not None:
+                return route, found.groupdict()
+        return None
+
+
+async def asgi_route(endpoint: Endpoint, request: Request, **params: str) -> Response:
+    """``endpoint`` as a FastAPI route: the ASGI way in to the same code the fast path calls."""
+    answer = await endpoint(
+        HotRequest(plane(request), params, request.headers.get, reader(request), request.is_disconnected)
+    )
+    return Response(answer.body, status_code=answer.status, media_type=answer.media_type, headers=answer.headers)

@@ -18,8 +18,10 @@ from asyncio import TimerHandle
 from typing import Any
 
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn._types import ASGI3Application
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from service.http.cycle import FastPath
 from service.settings import Settings
 
 log = logging.getLogger("rnn_serve.http")
@@ -35,6 +37,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     max_header_bytes = 32 * 1024
     max_headers = 100
     header_timeout_s = 10.0
+    #: hot requests answered without ASGI (None: every request goes to the ASGI app)
+    fast_path: FastPath | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -46,8 +50,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = False
 
     @classmethod
-    def configured(cls, settings: Settings) -> type[GuardedHttpToolsProtocol]:
-        """This protocol with the limits of ``settings`` (uvicorn instantiates the class itself)."""
+    def configured(cls, settings: Settings, fast_path: FastPath | None = None) -> type[GuardedHttpToolsProtocol]:
+        """This protocol with the limits of ``settings`` and the app's fast path (uvicorn
+        instantiates the class itself)."""
         return type(
             "GuardedHttpToolsProtocol",
             (cls,),
@@ -55,6 +60,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 "max_header_bytes": settings.max_header_bytes,
                 "max_headers": settings.max_headers,
                 "header_timeout_s": settings.header_timeout_s,
+                "fast_path": fast_path,
             },
         )
 
@@ -142,6 +148,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._boundary_in_read = True
         self._cancel_header_timer()
         super().on_headers_complete()
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        """Start a request (now, or when the pipelined one before it is answered): a hot one on
+        the fast path, tracked as uvicorn tracks its own tasks (graceful shutdown waits for it)."""
+        hot = self.fast_path.match(cycle) if self.fast_path is not None and app is self.app else None
+        if hot is None:
+            super()._start_asgi_task(cycle, app)
+            return
+        task = self.loop.create_task(self.fast_path.run(cycle, *hot))  # type: ignore[union-attr]
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from service.http.body import json_response, plane, reader
+from service.http.body import json_response, plane
+from service.http.hot import Answer, HotRequest, asgi_route, json_answer
 from service.http.openapi import (
     BODY_ERRORS,
     ERRORS,
@@ -19,23 +20,27 @@ from service.http.openapi import (
 router = APIRouter(prefix="/v1", tags=["task API (v1)"])
 
 
+async def predict(req: HotRequest) -> Answer:
+    result = await req.plane.predict(req.params["name"], req.read, req.header("content-type"), req.gone)
+    return json_answer(result.body, result.timing)
+
+
+async def compare(req: HotRequest) -> Answer:
+    result = await req.plane.compare(req.params["task"], req.read, req.header("content-type"), req.gone)
+    return json_answer(result.body, result.timing)
+
+
 async def predict_route(name: str, request: Request) -> Response:
-    result = await plane(request).predict(
-        name, reader(request), request.headers.get("content-type"), request.is_disconnected
-    )
-    return json_response(result.body, result.timing)
+    return await asgi_route(predict, request, name=name)
 
 
 async def compare_route(task: str, request: Request) -> Response:
-    result = await plane(request).compare(
-        task, reader(request), request.headers.get("content-type"), request.is_disconnected
-    )
-    return json_response(result.body, result.timing)
+    return await asgi_route(compare, request, task=task)
 
 
-# Hot routes: registered here for the OpenAPI document and the route table; requests reach them
-# through service.http.hot.HotRoutes, which skips Starlette's middleware stack and router.
-HOT = (("/v1/models/{name}/predict", predict_route), ("/v1/compare/{task}", compare_route))
+# Hot routes: the fast path (service.http.cycle) calls the endpoints directly; the FastAPI routes
+# below serve the OpenAPI document and the requests the fast path leaves to ASGI.
+HOT = (("/v1/models/{name}/predict", predict), ("/v1/compare/{task}", compare))
 router.add_api_route(
     "/models/{name}/predict",
     predict_route,

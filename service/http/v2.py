@@ -14,7 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from service.errors import ModelNotReady
-from service.http.body import json_response, plane, reader
+from service.http.body import json_response, plane
+from service.http.hot import Answer, HotRequest, asgi_route
 from service.http.openapi import BODY_ERRORS, V2_INFER_BODY, error_responses
 from service.v2 import config as v2_config
 from service.v2.codec import decode_request, encode_response
@@ -65,13 +66,17 @@ async def _stats(request: Request, name: str, version: str | None) -> Response:
     return json_response(plane(request).model_stats(name, version))
 
 
-async def _infer(request: Request, name: str, version: str | None) -> Response:
-    header_length = request.headers.get("inference-header-content-length")
-    req, resp, timing = await plane(request).infer(
-        name, version, reader(request), lambda body: decode_request(body, header_length), request.is_disconnected
+async def _infer(req: HotRequest) -> Answer:
+    header_length = req.header("inference-header-content-length")
+    request, response, timing = await req.plane.infer(
+        req.params["name"],
+        req.params.get("version"),
+        req.read,
+        lambda body: decode_request(body, header_length),
+        req.gone,
     )
-    payload, headers, media = encode_response(resp, req)
-    return Response(payload, media_type=media, headers={**headers, "Server-Timing": timing.server_timing()})
+    payload, headers, media = encode_response(response, request)
+    return Answer(payload, media, {**headers, "Server-Timing": timing.server_timing()})
 
 
 Handler = Callable[[Request, str, str | None], Awaitable[Response]]
@@ -112,17 +117,18 @@ _add("/stats", "GET", _stats, "Triton statistics extension", (404,))
 
 
 async def infer(name: str, request: Request) -> Response:
-    return await _infer(request, name, None)
+    return await asgi_route(_infer, request, name=name)
 
 
 async def infer_versioned(name: str, version: str, request: Request) -> Response:
-    return await _infer(request, name, version)
+    return await asgi_route(_infer, request, name=name, version=version)
 
 
-# Hot routes: registered for the OpenAPI document and the route table; requests reach them through
-# service.http.hot.HotRoutes, which skips Starlette's middleware stack and router.
-HOT = (("/v2/models/{name}/infer", infer), ("/v2/models/{name}/versions/{version}/infer", infer_versioned))
-for _path, _endpoint in HOT:
+# Hot routes: the fast path (service.http.cycle) calls the endpoint directly; the FastAPI routes
+# below serve the OpenAPI document and the requests the fast path leaves to ASGI.
+HOT = (("/v2/models/{name}/infer", _infer), ("/v2/models/{name}/versions/{version}/infer", _infer))
+ROUTES = (("/v2/models/{name}/infer", infer), ("/v2/models/{name}/versions/{version}/infer", infer_versioned))
+for _path, _endpoint in ROUTES:
     router.add_api_route(
         _path.removeprefix("/v2"),
         _endpoint,
