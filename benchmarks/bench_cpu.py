@@ -15,8 +15,9 @@ thread, user + system) and the model's Triton ``batch_stats`` it reports:
 Paths alternate in rounds and the medians over rounds are reported, because this shared VM's
 speed drifts by tens of percent over seconds. ``--baseline DIR`` also runs the server of another
 checkout (e.g. an older commit in a ``git worktree``) on the same core, interleaved block by
-block with this one, and reports both and their ratio: a before/after in one run. Prints markdown;
-``--json`` writes every figure.
+block with this one, and reports both and their ratio: a before/after in one run. ``--batching-ab``
+does the same for this checkout with batching on against off (the gain batching gives over HTTP).
+Prints markdown; ``--json`` writes every figure.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,24 +107,23 @@ def only_models(repo: Path, names: list[str]) -> Iterator[Path]:
 
 @contextmanager
 def pinned_servers(
-    repo: Path, server_cpu: str | None, env: dict[str, str], baseline: Path | None
+    repo: Path, server_cpu: str | None, variants: dict[str, tuple[dict[str, str], Path | None]]
 ) -> Iterator[dict[str, Server]]:
-    """This checkout's server, and the baseline checkout's when given, both on ``server_cpu``."""
-    with run_server(
-        repo, cpus=server_cpu, env=env, extra_args=["--log-level", "warning"], ready_path="/v2/health/ready"
-    ) as server:
-        if baseline is None:
-            yield {"this": server}
-            return
-        with run_server(
-            repo,
-            cpus=server_cpu,
-            env=env,
-            extra_args=["--log-level", "warning"],
-            ready_path="/v2/health/ready",
-            cwd=baseline,
-        ) as before:
-            yield {"this": server, "baseline": before}
+    """One server per variant (label → (environment, checkout; None = this one)), all on ``server_cpu``."""
+    with ExitStack() as stack:
+        yield {
+            label: stack.enter_context(
+                run_server(
+                    repo,
+                    cpus=server_cpu,
+                    env=env,
+                    extra_args=["--log-level", "warning"],
+                    ready_path="/v2/health/ready",
+                    cwd=cwd,
+                )
+            )
+            for label, (env, cwd) in variants.items()
+        }
 
 
 def raw_p50_ms(repo: Path, name: str, payloads: list[Payload], seconds: float, cpu: int | None) -> float:
@@ -160,7 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batching", default="on", choices=["on", "off"])
-    parser.add_argument("--baseline", type=Path, default=None, help="another checkout to compare, interleaved")
+    versus = parser.add_mutually_exclusive_group()
+    versus.add_argument("--baseline", type=Path, default=None, help="another checkout to compare, interleaved")
+    versus.add_argument(
+        "--batching-ab", action="store_true", help="this checkout with batching on against off, interleaved"
+    )
     parser.add_argument("--c1", action="store_true", help="also concurrency-1 p50 (wrk -c1) vs raw session.run")
     parser.add_argument("--quick", action="store_true", help="1 round of 1 s: a smoke run")
     parser.add_argument("--json", type=Path, default=None)
@@ -176,10 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     bodies = {case: payloads_for(repo, case[0], case[1], 50) for case in cases}
     results: dict[tuple[str, str, str], list[dict[str, float]]] = {}
     raw: dict[str, list[float]] = {m: [] for m in args.models}
-    with (
-        only_models(repo, args.models) as served,
-        pinned_servers(served, server_cpu, {"RNN_SERVE_BATCHING": args.batching}, args.baseline) as servers,
-    ):
+    env = {"RNN_SERVE_BATCHING": args.batching}
+    variants: dict[str, tuple[dict[str, str], Path | None]] = {"this": (env, None)}
+    if args.baseline is not None:
+        variants["baseline"] = (env, args.baseline)
+    if args.batching_ab:
+        variants = {"on": ({"RNN_SERVE_BATCHING": "on"}, None), "off": ({"RNN_SERVE_BATCHING": "off"}, None)}
+    with only_models(repo, args.models) as served, pinned_servers(served, server_cpu, variants) as servers:
         for server in servers.values():
             for case in cases:  # warm-up, discarded
                 measure(server, *case, bodies[case], args.concurrency, 1.0, client_cpu)
@@ -204,8 +211,9 @@ def main(argv: list[str] | None = None) -> int:
                         )
                     )
     print(
-        f"server on CPU {server_cpu}, wrk -t1 -c{args.concurrency} on CPU {client_cpu}; batching {args.batching}; "
-        f"{args.rounds} rounds x {args.seconds:g} s; medians over rounds"
+        f"server on CPU {server_cpu}, wrk -t1 -c{args.concurrency} on CPU {client_cpu}; "
+        + ("batching on vs off" if args.batching_ab else f"batching {args.batching}")
+        + f"; {args.rounds} rounds x {args.seconds:g} s; medians over rounds"
         + (f"; baseline {args.baseline}, interleaved" if args.baseline else "")
     )
     head = (
@@ -231,10 +239,11 @@ def main(argv: list[str] | None = None) -> int:
                 )
             print(line)
             summary[f"{label} {case[0]} {case[1]}"] = {**row, "rounds": results[(label, *case)]}
-        if args.baseline is not None:
-            this, before = _row(results[("this", *case)]), _row(results[("baseline", *case)])
+        if len(servers) == 2:
+            first, second = servers
+            this, before = _row(results[(first, *case)]), _row(results[(second, *case)])
             print(
-                f"| {case[0]} | {case[1]} | this / baseline | {this['cpu_ms'] / before['cpu_ms']:.2f}× | | "
+                f"| {case[0]} | {case[1]} | {first} / {second} | {this['cpu_ms'] / before['cpu_ms']:.2f}× | | "
                 f"{this['outside_ms'] / before['outside_ms']:.2f}× | {this['rps'] / before['rps']:.2f}× | "
                 f"{this['p50_ms'] / before['p50_ms']:.2f}× |" + (" | | |" if args.c1 else "")
             )

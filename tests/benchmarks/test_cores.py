@@ -1,6 +1,7 @@
 """Smoke runs of the benchmarks behind docs/performance.md (their shape, never a speed):
-``bench_workers`` (1 vs 2 worker processes), ``profile_server`` (py-spy on a loaded server) and
-``bench_batching_curve`` (batching's gain against the model's own run time)."""
+``bench_workers`` (1 vs 2 worker processes), ``profile_server`` (py-spy on a loaded server),
+``bench_batching_curve`` (batching's gain against the model's own run time) and
+``bench_cpu --batching-ab`` (batching on against off over HTTP)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench_batching_curve, bench_workers, profile_server
+from benchmarks import bench_batching_curve, bench_cpu, bench_workers, profile_server
 from tests.service.tiny_models import build_tiny_repository
 
 needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not on PATH (Debian: apt-get install wrk)")
@@ -93,3 +94,16 @@ def test_bench_batching_curve(tiny_repo: Path, tmp_path: Path, capsys: pytest.Ca
         == meta[1]["inputs"]
         == json.loads((tiny_repo / "keywords-gru" / "model.json").read_text())["inputs"]
     )
+
+
+@needs_wrk
+def test_bench_cpu_batching_ab(tiny_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Batching on against off, interleaved: one row per server and their ratio row."""
+    argv = ["--model-repository", str(tiny_repo), "--models", "sentiment-gru", "--paths", "task", "-c", "4"]
+    assert bench_cpu.main([*argv, "--quick", "--batching-ab"]) == 0
+    rows = [line.strip("|").split("|") for line in capsys.readouterr().out.splitlines() if "| sentiment-gru |" in line]
+    by_server = {cells[2].strip(): [c.strip() for c in cells[3:]] for cells in rows}
+    assert set(by_server) == {"on", "off", "on / off"}
+    on, off = (float(by_server[k][4]) for k in ("on", "off"))  # req/s
+    assert min(on, off) > 0
+    assert float(by_server["on / off"][4].rstrip("×")) == pytest.approx(on / off, abs=0.01)
