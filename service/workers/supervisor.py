@@ -71,7 +71,7 @@ def reserve_grpc(settings: Settings) -> socket.socket | None:
     except OSError as exc:
         sock.close()
         raise OSError(
-            exc.errno, f"gRPC cannot listen on port {settings.grpc_port} (grpc_port): {exc.strerror}"
+            exc.errno, f"gRPC cannot listen on {settings.host}:{settings.grpc_port} (grpc_port): {exc.strerror}"
         ) from None
     return sock
 

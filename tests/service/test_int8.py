@@ -17,7 +17,7 @@ from loadtest.servers import Server, run_server
 from service.package import read_package
 from service.runtime.sessions import SessionConfig, open_session
 from service.streaming.streams import INT8_NO_STREAMING
-from tests.service.conftest import history, tone, wav_bytes
+from tests.service.conftest import history, one_process, tone, wav_bytes
 from tests.service.tiny_models import build_tiny_repository
 
 NAMES = ("forecast-lstm", "keywords-lstm", "sentiment-lstm")
@@ -116,6 +116,7 @@ def test_concurrent_requests_through_the_batcher_are_all_answered(server: Server
     assert stats["inference_count"] >= 16
 
 
+@one_process
 def test_int8_cannot_stream_and_says_why(server: Server) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as c:
         refused = c.post("/v1/models/forecast-lstm-int8/sessions")
