@@ -1,7 +1,9 @@
 """What one request costs the server in CPU, per path: ``python -m benchmarks.bench_cpu``.
 
-For each hot path (the task API of each task, V2 JSON and V2 binary of each model) the server,
-pinned to one core, takes ``wrk -c<N>`` on another core for a few seconds. From ``/proc`` (every
+For each hot path (the task API of each task, V2 JSON and V2 binary of each model, and with
+``--paths ... grpc`` V2 over gRPC) the server, pinned to one core, takes ``wrk -c<N>`` (gRPC:
+Triton's ``perf_analyzer`` at concurrency N, with the same tensors; :mod:`loadtest.perf_analyzer`
+installs it on first use) on another core for a few seconds. From ``/proc`` (every
 thread, user + system) and the model's Triton ``batch_stats`` it reports:
 
 * server CPU per request, and the part of it that is ``session.run`` (the model itself);
@@ -37,13 +39,14 @@ import numpy as np
 
 from benchmarks.bench_load import process_cpu_s
 from benchmarks.bench_vs_wrk import run_wrk, wrk_version
+from loadtest import perf_analyzer
 from loadtest.servers import REPO_ROOT, Server, run_server
 from loadtest.v2 import v2_payloads
 from loadtest.workload import Payload, load_examples, task_of, v1_payloads
 from service.runtime.repository import load_model
 from service.settings import Settings
 
-PATHS = ("task", "v2-json", "v2-binary")
+PATHS = ("task", "v2-json", "v2-binary", "grpc")
 
 
 def _stats(server: Server, name: str) -> tuple[int, int]:
@@ -56,10 +59,40 @@ def _stats(server: Server, name: str) -> tuple[int, int]:
 
 
 def payloads_for(repo: Path, name: str, path: str, n: int) -> list[Payload]:
+    """The bodies of one path (gRPC: the V2 JSON bodies, which perf_analyzer's input file is made of)."""
     examples = load_examples(task_of(name), None, max_items=n, seed=0)
     if path == "task":
         return v1_payloads(examples)
     return v2_payloads(examples, name, None, repo, binary=path == "v2-binary")[0]
+
+
+class Client:
+    """The load of one block: wrk for the HTTP paths, perf_analyzer (gRPC) for ``grpc``."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._pa_env: dict[str, str] | None = None
+
+    def run(
+        self,
+        server: Server,
+        name: str,
+        path: str,
+        payloads: list[Payload],
+        concurrency: int,
+        seconds: float,
+        cpu: int | None,
+    ) -> dict[str, float]:
+        if path != "grpc":
+            return run_wrk(url_for(server, name, path), payloads, concurrency, seconds, cpu)
+        if server.grpc_address is None:
+            raise RuntimeError("the grpc path needs servers started with gRPC on")
+        if self._pa_env is None:
+            self._pa_env = perf_analyzer.install()
+        data = self.workdir / f"{name}.json"
+        if not data.exists():
+            perf_analyzer.input_data([json.loads(p.body) for p in payloads], data)
+        return perf_analyzer.run(self._pa_env, server.grpc_address, name, data, concurrency, seconds, cpu)
 
 
 def url_for(server: Server, name: str, path: str) -> str:
@@ -67,6 +100,7 @@ def url_for(server: Server, name: str, path: str) -> str:
 
 
 def measure(
+    client: Client,
     server: Server,
     name: str,
     path: str,
@@ -78,7 +112,7 @@ def measure(
     """One wrk block: server CPU and session.run time per request, throughput, p50."""
     reqs0, run0 = _stats(server, name)
     cpu0 = process_cpu_s(server.process.pid)
-    wrk = run_wrk(url_for(server, name, path), payloads, concurrency, seconds, client_cpu)
+    wrk = client.run(server, name, path, payloads, concurrency, seconds, client_cpu)
     cpu1 = process_cpu_s(server.process.pid)
     reqs1, run1 = _stats(server, name)
     done = max(1, reqs1 - reqs0)
@@ -107,9 +141,10 @@ def only_models(repo: Path, names: list[str]) -> Iterator[Path]:
 
 @contextmanager
 def pinned_servers(
-    repo: Path, server_cpu: str | None, variants: dict[str, tuple[dict[str, str], Path | None]]
+    repo: Path, server_cpu: str | None, variants: dict[str, tuple[dict[str, str], Path | None]], grpc: bool = False
 ) -> Iterator[dict[str, Server]]:
-    """One server per variant (label → (environment, checkout; None = this one)), all on ``server_cpu``."""
+    """One server per variant (label → (environment, checkout; None = this one)), all on ``server_cpu``,
+    with the gRPC front end when ``grpc``."""
     with ExitStack() as stack:
         yield {
             label: stack.enter_context(
@@ -120,6 +155,7 @@ def pinned_servers(
                     extra_args=["--log-level", "warning"],
                     ready_path="/v2/health/ready",
                     cwd=cwd,
+                    grpc=grpc,
                 )
             )
             for label, (env, cwd) in variants.items()
@@ -180,22 +216,28 @@ def main(argv: list[str] | None = None) -> int:
     bodies = {case: payloads_for(repo, case[0], case[1], 50) for case in cases}
     results: dict[tuple[str, str, str], list[dict[str, float]]] = {}
     raw: dict[str, list[float]] = {m: [] for m in args.models}
+    raw_inputs = {m: payloads_for(repo, m, "task", 50) for m in args.models} if args.c1 else {}
     env = {"RNN_SERVE_BATCHING": args.batching}
     variants: dict[str, tuple[dict[str, str], Path | None]] = {"this": (env, None)}
     if args.baseline is not None:
         variants["baseline"] = (env, args.baseline)
     if args.batching_ab:
         variants = {"on": ({"RNN_SERVE_BATCHING": "on"}, None), "off": ({"RNN_SERVE_BATCHING": "off"}, None)}
-    with only_models(repo, args.models) as served, pinned_servers(served, server_cpu, variants) as servers:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-cpu-") as workdir,
+        only_models(repo, args.models) as served,
+        pinned_servers(served, server_cpu, variants, grpc="grpc" in args.paths) as servers,
+    ):
+        client = Client(Path(workdir))
         for server in servers.values():
             for case in cases:  # warm-up, discarded
-                measure(server, *case, bodies[case], args.concurrency, 1.0, client_cpu)
+                measure(client, server, *case, bodies[case], args.concurrency, 1.0, client_cpu)
         for _ in range(args.rounds):
             for case in cases:
                 for label, server in servers.items():  # side by side, block by block
-                    row = measure(server, *case, bodies[case], args.concurrency, args.seconds, client_cpu)
+                    row = measure(client, server, *case, bodies[case], args.concurrency, args.seconds, client_cpu)
                     if args.c1:
-                        row["c1_p50_ms"] = run_wrk(url_for(server, *case), bodies[case], 1, args.seconds, client_cpu)[
+                        row["c1_p50_ms"] = client.run(server, *case, bodies[case], 1, args.seconds, client_cpu)[
                             "p50_ms"
                         ]
                     results.setdefault((label, *case), []).append(row)
@@ -205,13 +247,15 @@ def main(argv: list[str] | None = None) -> int:
                         raw_p50_ms(
                             repo,
                             m,
-                            bodies[(m, args.paths[0])],
+                            raw_inputs[m],
                             args.seconds / 2,
                             int(server_cpu) if server_cpu is not None else None,
                         )
                     )
     print(
-        f"server on CPU {server_cpu}, wrk -t1 -c{args.concurrency} on CPU {client_cpu}; "
+        f"server on CPU {server_cpu}, wrk -t1 -c{args.concurrency} on CPU {client_cpu}"
+        + (f" (gRPC: perf_analyzer, concurrency {args.concurrency})" if "grpc" in args.paths else "")
+        + "; "
         + ("batching on vs off" if args.batching_ab else f"batching {args.batching}")
         + f"; {args.rounds} rounds x {args.seconds:g} s; medians over rounds"
         + (f"; baseline {args.baseline}, interleaved" if args.baseline else "")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import bench_batching_curve, bench_cpu, bench_workers, profile_server
+from loadtest import perf_analyzer
 from tests.service.tiny_models import build_tiny_repository
 
 needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not on PATH (Debian: apt-get install wrk)")
@@ -107,3 +108,20 @@ def test_bench_cpu_batching_ab(tiny_repo: Path, capsys: pytest.CaptureFixture[st
     on, off = (float(by_server[k][4]) for k in ("on", "off"))  # req/s
     assert min(on, off) > 0
     assert float(by_server["on / off"][4].rstrip("×")) == pytest.approx(on / off, abs=0.01)
+
+
+@needs_wrk
+def test_bench_cpu_grpc_path(tiny_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The gRPC path, driven by perf_analyzer with the same tensors as V2 JSON."""
+    try:
+        perf_analyzer.install()
+    except perf_analyzer.Unavailable as exc:
+        pytest.skip(str(exc))
+    argv = ["--model-repository", str(tiny_repo), "--models", "keywords-gru", "--paths", "v2-json", "grpc"]
+    assert bench_cpu.main([*argv, "--quick", "-c", "2"]) == 0
+    out = capsys.readouterr().out
+    rows = {r.split("|")[2].strip(): r.split("|")[4:] for r in out.splitlines() if r.startswith("| keywords-gru |")}
+    assert set(rows) == {"v2-json", "grpc"}
+    for cells in rows.values():
+        cpu, run, outside, rps = (float(c) for c in cells[:4])
+        assert cpu > 0 and rps > 0 and outside == pytest.approx(cpu - run, abs=0.002)

@@ -1,9 +1,7 @@
 """Triton's perf_analyzer as users run it, over HTTP and gRPC, against a real server on every model.
 
-perf_analyzer ships in the ``tritonclient[all]==2.41.0`` wheel (``bin/perf_analyzer``). It is
-installed on first use into a venv of its own under ``.cache/perf_analyzer/`` (gitignored), with
-``nvidia-cuda-runtime-cu12`` for the ``libcudart`` it links (no GPU is used); the system library
-``libb64-0d`` comes from ``make system-deps``. The test skips, saying why, only when that install
+perf_analyzer is installed on first use by :mod:`loadtest.perf_analyzer` (``tritonclient[all]``
+in a venv under ``.cache/perf_analyzer/``). The test skips, saying why, only when that install
 cannot be made (no registry) or the binary cannot start.
 
 Every run uses perf_analyzer's DEFAULT data (random bytes: NaN and Inf included, which V2 passes
@@ -14,31 +12,18 @@ sequence mode, the ``-stream`` models must be; the server-side statistics it pri
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from loadtest.servers import REPO_ROOT, Server, run_server
+from loadtest.perf_analyzer import BINARY, Unavailable, install
+from loadtest.servers import Server, run_server
 from tests.service.conftest import one_process
 from tests.service.tiny_models import MODEL_NAMES
 
-VERSION = "2.41.0"
-VENV = REPO_ROOT / ".cache" / "perf_analyzer" / "venv"
-BINARY = VENV / "bin" / "perf_analyzer"
-CUDA_LIB = (
-    VENV
-    / "lib"
-    / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    / "site-packages"
-    / "nvidia"
-    / ("cuda_runtime/lib")
-)
-INSTALLED = VENV / f".installed-{VERSION}"
 #: short windows, few trials, any spread accepted: a functional check, seconds per model
 QUICK = ["-p", "100", "--max-trials", "10", "--stability-percentage", "999"]
 #: the free time axis of each -stream model, and sentiment's, need a shape (as any dynamic axis does)
@@ -51,30 +36,13 @@ SHAPES = {
 STREAMS = tuple(pytest.param(f"{name}-stream", marks=one_process) for name in MODEL_NAMES)
 
 
-def _install() -> None:
-    """The cached venv, made once; a half-made one (no marker) is made again."""
-    if INSTALLED.exists():
-        return
-    steps = [
-        [sys.executable, "-m", "venv", "--clear", str(VENV)],
-        [str(VENV / "bin" / "pip"), "install", "-q", f"tritonclient[all]=={VERSION}", "nvidia-cuda-runtime-cu12"],
-    ]
-    for step in steps:
-        proc = subprocess.run(step, capture_output=True, text=True, timeout=900, check=False)
-        if proc.returncode != 0:
-            pytest.skip(f"cannot install perf_analyzer ({' '.join(step[-3:])}): {proc.stderr.strip()[-500:]}")
-    INSTALLED.touch()
-
-
 @pytest.fixture(scope="module")
 def perf_analyzer() -> dict[str, str]:
-    """The environment perf_analyzer runs in; skips when it cannot be installed or started."""
-    _install()
-    env = {**os.environ, "LD_LIBRARY_PATH": f"{CUDA_LIB}:{os.environ.get('LD_LIBRARY_PATH', '')}"}
-    proc = subprocess.run([str(BINARY), "--version"], capture_output=True, text=True, env=env, timeout=60, check=False)
-    if "error while loading shared libraries" in proc.stderr:
-        pytest.skip(f"perf_analyzer cannot start (make system-deps installs libb64-0d): {proc.stderr.strip()}")
-    return env
+    """The environment perf_analyzer runs in; skips, saying why, when it cannot be installed or started."""
+    try:
+        return install()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
