@@ -9,7 +9,8 @@ the unbatched one; keywords and forecast rows have fixed shapes.
 
 How: requests wait in one bounded FIFO per model. A single worker coroutine takes the oldest
 requests (whole requests only: a multi-row request rides as a unit) up to ``max_batch_rows`` rows,
-merges them, runs them on the model's one executor thread, and hands each request its own rows.
+merges them, runs them on the model's one executor thread, and hands each request its own rows
+(a request that finds the model idle while it is the only one in flight runs at once instead).
 Variable-length rows are first sorted into runs of similar length when the model has a fitted
 cost model (:mod:`service.batching.padding`), so padding never makes a batch slower than no batching.
 While a batch runs, new requests queue up, so batches grow with load by themselves; with
@@ -33,6 +34,7 @@ import numpy as np
 from service.batching.padding import PaddedCost, merge, plan, split
 from service.batching.policy import BatchPolicy
 from service.errors import ClientGone, ModelNotReady, Overloaded
+from service.runtime.activity import ACTIVITY
 from service.runtime.thread import ModelThread
 from service.timing import now_ns
 
@@ -154,7 +156,7 @@ class DynamicBatcher:
             raise QueueFull(self.name, self.policy.max_queue_size)
         loop = asyncio.get_running_loop()
         rows = next(iter(inputs.values())).shape[0]
-        if not self._busy and not self._queue and self.policy.max_queue_delay_us == 0:
+        if not self._busy and not self._queue and self.policy.max_queue_delay_us == 0 and ACTIVITY.alone():
             return await self._run_alone(inputs, rows)
         item = _Pending(inputs, rows, loop.create_future(), now_ns(), gone)
         self._queue.append(item)
@@ -168,8 +170,16 @@ class DynamicBatcher:
         return outputs, (started - item.enqueued_ns) + (now_ns() - ended), ended - started, size
 
     async def _run_alone(self, inputs: Tensors, rows: int) -> tuple[Tensors, int, int, int]:
-        """Fast path for an idle model with nothing queued: no worker hand-off (two fewer loop
-        iterations at concurrency 1); requests arriving meanwhile queue up for the worker."""
+        """Fast path for an idle model with nothing queued while this is the only request in flight
+        in the process: no worker hand-off (two fewer loop iterations at concurrency 1); requests
+        arriving meanwhile queue up for the worker.
+
+        Only when alone (:data:`~service.runtime.activity.ACTIVITY`): when a batch's answers come
+        back, its members' handlers resume in one loop iteration and their next requests reach an
+        idle model one after another; the first used to take this path and run by itself, so
+        under steady load every batch of ``N`` was followed by a run of one (``N`` + 1 rows cost
+        two ``session.run``). Queued instead, it shares the worker's next run with the others.
+        """
         self._busy = True
         submitted = now_ns()
         try:

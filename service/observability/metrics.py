@@ -12,6 +12,7 @@ shared the same way (:mod:`service.observability.recent`).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,8 @@ class Metrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        #: the buckets' upper bounds as the histogram keeps them (``+Inf`` last), for :meth:`observe`
+        self._bounds: list[float] = self.latency._upper_bounds
         self.in_flight = Gauge(
             "rnn_serve_requests_in_flight",
             "Requests being handled now",
@@ -87,6 +90,8 @@ class Metrics:
         else:
             ACTIVITY.mirror = self.in_flight.set
         self._children: dict[tuple[str, str], Any] = {}
+        #: per model, each phase's (sum, buckets) values in :data:`PHASES` order (see :meth:`observe`)
+        self._series: dict[str, tuple[tuple[Any, list[Any]], ...]] = {}
         self._request_children: dict[tuple[str, str, int], Any] = {}
         #: Model/task names worth a label; anything else is counted as "unknown" so random
         #: 404 names cannot grow the label set without bound.
@@ -109,10 +114,32 @@ class Metrics:
             child = self._children[key] = self.latency.labels(model=model, phase=phase)
         return child
 
+    def _phases(self, model: str) -> tuple[tuple[Any, list[Any]], ...]:
+        series = self._series.get(model)
+        if series is None:
+            children = [self._child(model, phase) for phase in PHASES]
+            series = self._series[model] = tuple((c._sum, c._buckets) for c in children)
+        return series
+
     def observe(self, model: str, timing: Timing) -> None:
-        """One successful prediction: its phases into the histograms, its total into the ring."""
-        for phase in PHASES:
-            self._child(model, phase).observe(getattr(timing, f"{phase}_ns") / 1e9)
+        """One successful prediction: its phases into the histograms, its total into the ring.
+
+        Does what ``Histogram.observe`` does (add to the sum, add 1 to the first bucket whose
+        bound is ≥ the value) on the children's own value objects, so the exposition, and the
+        multiprocess files, are the same; but finds the bucket by bisection and skips the label
+        lookup and the per-call checks: five ``observe`` calls were most of this method's cost.
+        """
+        bounds = self._bounds
+        queue, preprocess, inference, postprocess, total = self._phases(model)
+        for (sum_, buckets), seconds in (
+            (queue, timing.queue_ns / 1e9),
+            (preprocess, timing.preprocess_ns / 1e9),
+            (inference, timing.inference_ns / 1e9),
+            (postprocess, timing.postprocess_ns / 1e9),
+            (total, timing.total_ns / 1e9),
+        ):
+            sum_.inc(seconds)
+            buckets[bisect_left(bounds, seconds)].inc(1)
         self.recent.record(model, timing.total_ns, timing.start_ns)
 
     def count_request(self, name: str, route: str, status: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,9 @@ def tokenize(text: str, lowercase: bool = True) -> list[str]:
     """PTB-like word tokens: ``"Doesn't work!"`` → ``["does", "n't", "work", "!"]``."""
     if lowercase:
         text = text.lower()
-    text = _CONTRACTION_NT.sub(r"\1 n't", text)
-    text = _CONTRACTION.sub(r"\1 '\2", text)
+    if "'" in text:  # both contraction patterns need one; most requests have none, so skip the scans
+        text = _CONTRACTION_NT.sub(r"\1 n't", text)
+        text = _CONTRACTION.sub(r"\1 '\2", text)
     return [_PTB_BRACKETS.get(tok, tok) for tok in _TOKEN.findall(text)]
 
 
@@ -64,8 +66,8 @@ class Vocabulary:
         Path(path).write_text("".join(tok + "\n" for tok in self.tokens), encoding="utf-8")
 
     def encode(self, tokens: Sequence[str]) -> np.ndarray:
-        """Token ids (int64); unknown tokens map to 1."""
-        return np.fromiter((self.index.get(t, 1) for t in tokens), dtype=np.int64, count=len(tokens))
+        """Token ids (int64); unknown tokens map to 1 (``map`` over ``dict.get``: no Python frame per token)."""
+        return np.fromiter(map(self.index.get, tokens, repeat(1)), dtype=np.int64, count=len(tokens))
 
 
 def encode_text(text: str, vocab: Vocabulary, *, max_tokens: int, max_chars: int, field: str = "text") -> np.ndarray:
@@ -81,7 +83,15 @@ def encode_text(text: str, vocab: Vocabulary, *, max_tokens: int, max_chars: int
 
 
 def pad_batch(sequences: Sequence[np.ndarray], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Right-pad id sequences into ``tokens[B, T_max]`` and return ``lengths[B]`` (int64)."""
+    """Right-pad id sequences into ``tokens[B, T_max]`` and return ``lengths[B]`` (int64).
+
+    One non-empty 1-D int64 array (a single-text request, the common case) needs no padding: it is
+    copied into its one row directly, half the cost of the general path, with the same result.
+    """
+    if len(sequences) == 1:
+        (seq,) = sequences
+        if isinstance(seq, np.ndarray) and seq.ndim == 1 and seq.size and seq.dtype == np.int64:
+            return np.array(seq, dtype=np.int64, ndmin=2), np.array([seq.size], dtype=np.int64)
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
     tokens = np.full((len(sequences), int(lengths.max(initial=1))), pad_id, dtype=np.int64)
     for row, seq in enumerate(sequences):

@@ -137,9 +137,9 @@ class ModelRunner:
     async def infer(self, inputs: Tensors, gone: ClientGone | None = None) -> InferResult:
         """Run off the event loop (or inline when alone and small); see :class:`InferResult`."""
         rows = rows_of(inputs)
-        if self._may_run_inline(inputs, rows):
+        if rows == 1 and self._idle() and self._small(inputs):
             await asyncio.sleep(0)  # let requests the loop has already read start (and be counted)
-            if self._may_run_inline(inputs, rows):
+            if self._idle():  # (its size has not changed: the estimate is not made twice)
                 outputs, started, ended = self._timed_run(inputs)
                 self._record(rows, ended - started)
                 return InferResult(outputs, 0, ended - started, rows)
@@ -161,13 +161,18 @@ class ModelRunner:
         scale = max(1.0, row_elements(inputs) / self._example_elements)
         return self.one_row_us * rows_of(inputs) * scale
 
-    def _may_run_inline(self, inputs: Tensors, rows: int) -> bool:
-        """One row, no other request in flight, nothing of this model queued or on its thread, no
-        batching delay to honour, and this request's estimated run within ``inline_max_us``."""
-        if rows != 1 or not ACTIVITY.alone() or self._hops or (self.batcher is not None and not self.batcher.idle):
+    def _idle(self) -> bool:
+        """The inline rule's state half: no other request in flight, nothing of this model queued
+        or on its thread, and no batching delay to honour."""
+        if not ACTIVITY.alone() or self._hops:
             return False
-        if self.batcher is not None and self.policy.max_queue_delay_us > 0:
-            return False  # a batching delay asks requests to wait for company: never skip it
+        batcher = self.batcher
+        # a batching delay asks requests to wait for company: never skip it
+        return batcher is None or (batcher.idle and self.policy.max_queue_delay_us == 0)
+
+    def _small(self, inputs: Tensors) -> bool:
+        """The inline rule's size half (for a one-row request): its estimated run is within
+        ``inline_max_us``."""
         estimate = self.estimated_us(inputs)
         return estimate is not None and estimate <= self.inline_max_us
 

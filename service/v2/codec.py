@@ -162,7 +162,8 @@ def _cast(values: np.ndarray, datatype: str, where: str) -> np.ndarray:
     numpy's cast would wrap it (INT8 300 → 44) and the model would see a different number. A float
     beyond FP32 becomes inf and passes, as non-finite floats do (Triton passes them through)."""
     dtype = np.dtype(WIRE_DTYPES[datatype])
-    if dtype.kind in "iu" and values.size and values.dtype.kind in "iu":
+    # already of the datatype (INT64 ids parsed as int64): in range by construction, skip the scans
+    if dtype.kind in "iu" and values.size and values.dtype.kind in "iu" and values.dtype != dtype:
         info = np.iinfo(dtype)
         if int(values.min()) < info.min or int(values.max()) > info.max:
             raise bad_field(BadRequest, f"{where}data", f"values out of range for {datatype} [{info.min}, {info.max}]")

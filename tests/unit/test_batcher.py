@@ -18,6 +18,7 @@ from service.batching.batcher import DynamicBatcher, ModelShuttingDown, QueueFul
 from service.batching.padding import PaddedCost
 from service.batching.policy import BatchPolicy
 from service.errors import BadRequest, ClientGone
+from service.runtime.activity import ACTIVITY
 
 Tensors = dict[str, np.ndarray]
 T = 3.0  # seconds any scenario may take
@@ -145,6 +146,33 @@ def test_an_idle_model_runs_a_request_at_once_with_exact_times(clock: Clock) -> 
     run(go())
     assert batcher.counters.batches == {2: 1}
     assert recorder.calls == [(2, 0, 400, 0)]
+
+
+def test_an_idle_model_queues_a_request_that_is_not_alone_so_it_shares_the_next_run(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With other requests in flight (a batch's members coming back with their next requests),
+    the first one to reach the idle model does not run by itself: it queues, and the requests
+    submitted in the same loop iteration ride in the same run."""
+    recorder = Recorder()
+    batcher, thread, model = make(clock, recorder=recorder)
+    monkeypatch.setattr(ACTIVITY, "requests", 3)
+
+    async def go() -> None:
+        tasks = [asyncio.ensure_future(batcher.infer(x(v))) for v in (1, 2, 3)]
+        await settle()
+        assert thread.submitted == 1 and batcher.depth == 0 and not batcher.idle
+        assert batcher._worker is not None  # it went through the worker, not the fast path
+        thread.release()
+        results = await asyncio.gather(*tasks)
+        assert [r[0]["y"].tolist() for r in results] == [[[10, 10]], [[20, 20]], [[30, 30]]]
+        assert [r[3] for r in results] == [3, 3, 3]
+
+    run(go())
+    assert [b.tolist() for b in model.batches] == [[[1, 1], [2, 2], [3, 3]]]
+    assert batcher.counters.batches == {3: 1}
+    assert recorder.depths == [1, 2, 3, 0]
+    batcher.close()
 
 
 def test_requests_arriving_during_a_run_queue_and_then_share_one_run(clock: Clock) -> None:

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client import values
+from prometheus_client import CollectorRegistry, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from service.observability.metrics import Metrics
+from service.observability.metrics import BUCKETS, Metrics
 from service.runtime.activity import ACTIVITY
 from service.timing import PHASES, Timing
 
@@ -193,3 +193,29 @@ def test_workers_write_their_own_files_and_any_one_renders_the_sum(
     # the dead worker's gauge file still says 0 (it never entered); this process had one in flight
     assert got[("rnn_serve_requests_in_flight", ())] == 1
     assert _samples(m)[("rnn_serve_requests_in_flight", ())] == 0  # after leave(): mirrored at once
+
+
+def test_observe_matches_histogram_observe_on_every_bound_and_between() -> None:
+    """``observe`` increments the children's values itself (bisection over the bounds): the
+    exposition must equal that of prometheus_client's own ``Histogram.observe``."""
+    reference = CollectorRegistry()
+    latency = Histogram("rnn_serve_latency_seconds", "x", ["model", "phase"], buckets=BUCKETS, registry=reference)
+    m = Metrics()
+    m.add_models(["a"])
+    bounds_ns = [round(b * 1e9) for b in BUCKETS]
+    values_ns = [0, 1, *bounds_ns, *(b + 1 for b in bounds_ns), *(b - 1 for b in bounds_ns), 30 * 10**9]
+    for i, v in enumerate(values_ns):
+        other = values_ns[(i * 7) % len(values_ns)]
+        t = Timing(0, v, other, v // 3, other // 2, v + other)
+        m.observe("a", t)
+        for phase in PHASES:
+            latency.labels(model="a", phase=phase).observe(getattr(t, f"{phase}_ns") / 1e9)
+    mine = {k: v for k, v in _samples(m).items() if k[0].startswith("rnn_serve_latency_seconds")}
+    theirs = {}
+    for family in text_string_to_metric_families(generate_latest(reference).decode()):
+        for s in family.samples:
+            if not s.name.endswith("_created"):
+                theirs[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    mine = {k: v for k, v in mine.items() if not k[0].endswith("_created")}
+    assert mine == theirs
+    assert sum(v for k, v in mine.items() if k[0].endswith("_count")) == len(values_ns) * len(PHASES)

@@ -3,6 +3,7 @@ expectations written by hand."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,50 @@ def test_pad_batch_of_single_tokens_and_of_nothing() -> None:
     assert tokens.tolist() == [[4], [5]] and lengths.tolist() == [1, 1]
     tokens, lengths = pad_batch([])
     assert tokens.shape == (0, 1) and lengths.shape == (0,)
+
+
+def _pad_batch_general(sequences: list[np.ndarray], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """pad_batch without its one-sequence fast path (the reference it must equal)."""
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    tokens = np.full((len(sequences), int(lengths.max(initial=1))), pad_id, dtype=np.int64)
+    for row, seq in enumerate(sequences):
+        tokens[row, : len(seq)] = seq
+    return tokens, lengths
+
+
+@pytest.mark.parametrize(
+    "seq",
+    [
+        np.array([7], dtype=np.int64),
+        np.array([5, 0, 9, 1], dtype=np.int64),
+        np.arange(64, dtype=np.int64),
+        np.arange(20, dtype=np.int64)[::3],  # not contiguous
+        np.array([], dtype=np.int64),
+        np.array([3, 4], dtype=np.int32),
+        np.array([2.0, 3.0]),
+    ],
+)
+@pytest.mark.parametrize("pad_id", [0, 7])
+def test_pad_batch_of_one_sequence_equals_the_general_path(seq: np.ndarray, pad_id: int) -> None:
+    tokens, lengths = pad_batch([seq], pad_id=pad_id)
+    want_tokens, want_lengths = _pad_batch_general([seq], pad_id=pad_id)
+    assert tokens.dtype == want_tokens.dtype == np.int64 and lengths.dtype == want_lengths.dtype == np.int64
+    assert tokens.shape == want_tokens.shape and tokens.tolist() == want_tokens.tolist()
+    assert lengths.shape == want_lengths.shape and lengths.tolist() == want_lengths.tolist()
+    assert tokens.flags.c_contiguous and not np.shares_memory(tokens, seq)
+    if seq.size:
+        tokens[0, 0] += 1  # a copy, like the general path's: the caller's array is not aliased
+        assert tokens[0, 0] != seq[0]
+
+
+def test_tokenize_skips_the_contraction_passes_only_when_they_cannot_match() -> None:
+    def reference(text: str) -> list[str]:
+        text = re.sub(r"(\w)n't\b", r"\1 n't", text.lower())
+        text = re.sub(r"(\w)'(s|re|ve|ll|d|m)\b", r"\1 '\2", text)
+        return [
+            {"(": "-lrb-", ")": "-rrb-", "[": "-lsb-", "]": "-rsb-", "{": "-lcb-", "}": "-rcb-"}.get(t, t)
+            for t in re.findall(r"n't|'(?:s|re|ve|ll|d|m)\b|-[a-z]{3}-|--|\w+(?:[-']\w+)*|[^\w\s]", text)
+        ]
+
+    for text in ["Doesn't work!", "a good movie", "it's (not) bad", "we'd've", "no apostrophe here -- (x)", "'", "n't"]:
+        assert tokenize(text) == reference(text)
