@@ -1,7 +1,7 @@
 """Smoke runs of the benchmarks behind docs/performance.md (their shape, never a speed):
 ``bench_workers`` (1 vs 2 worker processes), ``profile_server`` (py-spy on a loaded server),
-``bench_batching_curve`` (batching's gain against the model's own run time) and
-``bench_cpu --batching-ab`` (batching on against off over HTTP)."""
+``bench_batching_curve`` (batching's gain against the model's own run time), ``bench_cpu``
+(batching on against off; the gRPC path) and ``bench_floor`` (do-nothing servers)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench_batching_curve, bench_cpu, bench_workers, profile_server
+from benchmarks import bench_batching_curve, bench_cpu, bench_floor, bench_workers, profile_server
 from loadtest import perf_analyzer
 from tests.service.tiny_models import build_tiny_repository
 
@@ -125,3 +125,17 @@ def test_bench_cpu_grpc_path(tiny_repo: Path, capsys: pytest.CaptureFixture[str]
     for cells in rows.values():
         cpu, run, outside, rps = (float(c) for c in cells[:4])
         assert cpu > 0 and rps > 0 and outside == pytest.approx(cpu - run, abs=0.002)
+
+
+@needs_wrk
+def test_bench_floor(capsys: pytest.CaptureFixture[str]) -> None:
+    """The three do-nothing servers each answer and are measured; the bare protocol is the unit."""
+    assert bench_floor.main(["--seconds", "1", "--rounds", "1", "-c", "2"]) == 0
+    rows = {
+        cells[1].strip(): [c.strip() for c in cells[2:-1]]
+        for cells in (line.split("|") for line in capsys.readouterr().out.splitlines())
+        if len(cells) > 2 and cells[1].strip() in bench_floor.KINDS
+    }
+    assert set(rows) == set(bench_floor.KINDS)
+    assert all(float(cpu) > 0 and float(rps) > 0 for cpu, rps, _, _ in rows.values())
+    assert rows["protocol"][3] == "1.00×"
