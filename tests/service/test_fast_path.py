@@ -11,6 +11,9 @@ body deadline, a client gone mid-upload) are covered against the session server 
 from __future__ import annotations
 
 import json
+import re
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -185,3 +188,42 @@ def test_only_hot_posts_take_the_fast_path() -> None:
     assert matched(Cycle("POST", "/v1/models/m/predict/extra")) is None
     assert matched(Cycle("POST", "/v2/models/m/ready")) is None
     assert matched(Cycle("POST", "/v1/models/m/predict", expect=True)) is None
+
+
+def test_pipelined_and_chunked_requests_on_the_fast_path(server: Server) -> None:
+    """Requests pipelined on one connection are answered in order, hot and ASGI alike; a chunked
+    body that arrives in pieces is read whole."""
+
+    def request(method: str, path: str, request_id: str, body: bytes = b"") -> bytes:
+        head = f"{method} {path} HTTP/1.1\r\nHost: t\r\nX-Request-ID: {request_id}\r\n"
+        if body:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        return head.encode() + b"\r\n" + body
+
+    host, port = server.url.removeprefix("http://").split(":")
+    predict = "/v1/models/sentiment-gru/predict"
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            request("POST", predict, "first", b'{"text": "good"}')
+            + request("GET", "/v2/health/live", "second")
+            + request("POST", predict, "third", b'{"text": "dull"}')
+        )
+        received = b""
+        while received.count(b"x-request-id: ") < 3 or not received.endswith(b"}"):
+            received += sock.recv(65536)
+    answers = received.split(b"HTTP/1.1 ")[1:]
+    assert [a.split(b"\r\n")[0] for a in answers] == [b"200 OK"] * 3
+    assert [re.search(rb"x-request-id: (\S+)", a).group(1) for a in answers] == [b"first", b"second", b"third"]  # type: ignore[union-attr]
+    assert [json.loads(a.split(b"\r\n\r\n", 1)[1]).get("model") for a in answers] == [
+        "sentiment-gru",
+        None,
+        "sentiment-gru",
+    ]
+
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        head = f"POST {predict} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n".encode()
+        sock.sendall(head + b'Transfer-Encoding: chunked\r\n\r\n5\r\n{"tex\r\n')
+        time.sleep(0.2)
+        sock.sendall(b'b\r\nt": "good"}\r\n0\r\n\r\n')
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200") and b'"model":"sentiment-gru"' in answer
