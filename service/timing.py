@@ -46,11 +46,11 @@ class Timing:
         """The phases in ms, in :data:`PHASES` order (written out: this runs once per response,
         where building the keys with f-strings and ``getattr`` cost several µs)."""
         out: dict[str, float] = {
-            "queue_ms": round(self.queue_ns / 1e6, 3),
-            "preprocess_ms": round(self.preprocess_ns / 1e6, 3),
-            "inference_ms": round(self.inference_ns / 1e6, 3),
-            "postprocess_ms": round(self.postprocess_ns / 1e6, 3),
-            "total_ms": round(self.total_ns / 1e6, 3),
+            "queue_ms": ms(self.queue_ns),
+            "preprocess_ms": ms(self.preprocess_ns),
+            "inference_ms": ms(self.inference_ns),
+            "postprocess_ms": ms(self.postprocess_ns),
+            "total_ms": ms(self.total_ns),
         }
         if self.batch_size:
             out["batch_size"] = self.batch_size

@@ -86,7 +86,7 @@ class FastPath:
         async def read() -> bytes:
             return await read_cycle_body(cycle, header("content-length"), self.settings)
 
-        request_id = self.observer.request_id(next((v for k, v in headers if k == b"x-request-id"), b""))
+        request_id = self.observer.request_id(headers)
         status = 500
         ACTIVITY.enter()
         try:
@@ -99,7 +99,7 @@ class FastPath:
             await self._write(cycle, answer, request_id)
         finally:
             ACTIVITY.leave()
-            self.observer.metrics.count_request(route.label(params), route.path, status)
+            self.observer.count(params, route.path, status)
 
     async def _write(self, cycle: RequestResponseCycle, answer: Answer, request_id: bytes) -> None:
         """What uvicorn's ``send`` does for a complete response with a known length, in one write."""

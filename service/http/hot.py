@@ -73,10 +73,6 @@ class HotRoute:
     pattern: re.Pattern[str]
     endpoint: Endpoint
 
-    def label(self, params: dict[str, str]) -> str:
-        """The model or task the request names (the metrics' ``model`` label)."""
-        return params.get("name") or params.get("task") or ""
-
 
 class HotRoutes:
     """The hot POST routes, matched with precompiled patterns (no walk over every route)."""

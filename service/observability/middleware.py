@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -41,15 +42,22 @@ class RequestMiddleware:
         self.metrics = metrics
         self.ids = RequestIds()
 
-    def request_id(self, incoming: bytes) -> bytes:
-        """The client's ``X-Request-ID`` when it sent a sane one, else a new one."""
+    def request_id(self, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+        """The client's ``X-Request-ID`` (from the request's header list) when it sent a sane one,
+        else a new one."""
+        incoming = next((v for k, v in headers if k == b"x-request-id"), b"")
         return incoming if _REQUEST_ID.match(incoming) else self.ids.next()
+
+    def count(self, params: dict[str, str], route: str, status: int) -> None:
+        """A finished request in ``requests{model,route,status}``, its model or task taken from its
+        path parameters."""
+        self.metrics.count_request(params.get("name") or params.get("task") or "", route, status)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = self.request_id(next((v for k, v in scope["headers"] if k == b"x-request-id"), b""))
+        request_id = self.request_id(scope["headers"])
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -64,7 +72,4 @@ class RequestMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             ACTIVITY.leave()
-            route = scope.get("route")
-            params = scope.get("path_params") or {}
-            name = params.get("name") or params.get("task") or ""
-            self.metrics.count_request(name, getattr(route, "path", "unmatched"), status)
+            self.count(scope.get("path_params") or {}, getattr(scope.get("route"), "path", "unmatched"), status)

@@ -94,9 +94,11 @@ class SentimentTask(Task):
         # handful of ids cost more than the arithmetic (several µs per request in all)
         row = tokens[0].tolist() if tokens.shape[0] == 1 else None
         size = len(self.vocab)
-        if (min(row) < 0 or max(row) >= size) if row is not None else ((tokens < 0) | (tokens >= size)).any():
-            tokens = np.where((tokens < 0) | (tokens >= size), self.cfg.unk_id, tokens)
-            row = None
+        if row is None or min(row) < 0 or max(row) >= size:
+            unknown = (tokens < 0) | (tokens >= size)
+            if unknown.any():
+                tokens = np.where(unknown, self.cfg.unk_id, tokens)
+                row = None  # its lengths come from the replaced ids, by the general rule below
         lengths = inputs.get("lengths")
         if lengths is None and row is not None:
             last = len(row)  # 1 + index of the last real id; 1 when every id pads
