@@ -166,3 +166,5 @@ def test_a_taken_port_stops_the_workers_parent_with_one_line(tiny_repo: Path) ->
             out = done.stdout + done.stderr
             assert done.returncode == 1, out
             assert "address already in use" in out.lower() and "Traceback" not in out
+            if flags[-1] == str(port):  # named as one process names it: host:port
+                assert f"gRPC cannot listen on 127.0.0.1:{port} (grpc_port)" in out
